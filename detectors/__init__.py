@@ -1,0 +1,1 @@
+"""Detectors of synthetic media (registered in :data:`mediatk.registry.DETECTORS`)."""

@@ -1,0 +1,133 @@
+"""Train a registered generator on a dataset: the Python API behind ``mediatk train``.
+
+``train("vae", data="fashion-mnist", steps=300)`` loads the data (through :mod:`mediatk.datasets`),
+builds the model from its config, creates a run directory, and hands everything to the one engine
+(:func:`mediatk.generators.engine.fit`).  ``resume=RUNDIR`` rebuilds the same model and data from the run's
+``config.json`` and continues it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError, DataError
+from ..options import config_from_dict, parse_options
+from ..registry import GENERATORS
+from ..runs import RunDir, new_run, open_run
+from .base import Generator
+from .engine import Feed, PairFeed, TrainConfig, TrainResult, fit, make_feed, steps_for_epochs
+
+DEFAULT_IMAGE_SIZE = {"gan": 32}  # most models train at the data's native size unless --image-size
+
+
+def load_training_data(model_cls: type[Generator], data: str, image_size: int | None, channels: int | None,
+                       attrs: list[str] | None, split: str = "train", limit: int | None = None):
+    """Images and targets for a model: ``(images, targets, info)``, or ``((a, b), None, info)`` if unpaired."""
+    from ..datasets import load_images, load_unpaired
+
+    if model_cls.needs == "unpaired":
+        a, b = load_unpaired(data, split=split, image_size=image_size, channels=channels)
+        return (a.tensor(), b.tensor()), None, {"dataset": a.name, "n_a": len(a), "n_b": len(b)}
+    ds = load_images(data, split=split, image_size=image_size, channels=channels, attrs=attrs or None,
+                     limit=limit)
+    if model_cls.needs == "labels" and ds.attrs is None and ds.labels is None:
+        raise DataError(f"{model_cls.name} is conditional but {data!r} has no labels; give --attr NAME on a "
+                        "CelebA-layout set or use a labelled set")
+    images = ds.tensor()
+    if ds.attrs is not None and attrs:
+        targets = ds.attrs.float()
+    elif ds.labels is not None:
+        targets = ds.labels.long()
+    else:
+        targets = torch.full((len(images),), -1, dtype=torch.long)
+    info = {"dataset": ds.name, "n_train": len(ds), "classes": ds.classes, "attr_names": list(ds.attr_names)}
+    return images, targets, info
+
+
+def train(model: str, data: str, steps: int | None = None, epochs: float | None = None, batch_size: int = 64,
+          image_size: int | None = None, channels: int | None = None, attrs: list[str] | None = None,
+          device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
+          resume: str | os.PathLike | None = None, options: list[str] | dict[str, Any] | None = None,
+          limit: int | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
+    """Train (or resume) ``model`` on ``data``.  ``options`` are model options (CLI words or a dict)."""
+    if resume is not None:
+        return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
+    cls = GENERATORS.get(model)
+    if isinstance(options, dict):
+        cfg = config_from_dict(cls.Config, options)
+    else:
+        cfg = parse_options(cls.Config, options or [])
+    images, targets, info = load_training_data(cls, data, image_size, channels, attrs, limit=limit)
+    if cls.needs == "unpaired":
+        a, b = images
+        shape = tuple(a.shape[1:])
+        feed: Any = PairFeed(make_feed(a, torch.zeros(len(a)), batch_size, seed),
+                             make_feed(b, torch.zeros(len(b)), batch_size, seed + 1))
+        n = len(a)
+    else:
+        shape = tuple(images.shape[1:])
+        feed = make_feed(images, targets, batch_size, seed)
+        n = len(images)
+    num_classes = len(info.get("classes") or []) if not attrs else 0
+    if cls.needs == "labels" and not attrs and not num_classes and targets is not None:
+        num_classes = int(targets.max()) + 1
+    net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
+    if steps is None:
+        steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000
+    run = new_run(cls.name, out=out)
+    config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
+              "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,
+              "steps": steps, "device": device, "limit": limit, "train": train_kw, "data_info": info}
+    run.write_config(config)
+    tc = TrainConfig(steps=steps, batch_size=batch_size, device=device, seed=seed,
+                     extra_meta={"dataset": info.get("dataset"), "data": str(data)}, **train_kw)
+    return fit(net, feed, run, tc, evaluator=evaluator)
+
+
+def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: float | None = None,
+               device: str | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
+    """Continue the run in ``run_dir`` from its last checkpoint, with the same model, data and seed."""
+    run = open_run(run_dir)
+    import json
+
+    config = json.loads(run.config_file.read_text())
+    ck = run.latest_checkpoint()
+    if ck is None:
+        raise ConfigError(f"{run_dir} has no checkpoint to resume from")
+    cls = GENERATORS.get(config["model"])
+    cfg = config_from_dict(cls.Config, config["options"])
+    images, targets, info = load_training_data(cls, config["data"], config["image_size"], config["channels"],
+                                               config["attrs"], limit=config.get("limit"))
+    bs, seed = config["batch_size"], config["seed"]
+    if cls.needs == "unpaired":
+        a, b = images
+        shape = tuple(a.shape[1:])
+        feed: Any = PairFeed(make_feed(a, torch.zeros(len(a)), bs, seed), make_feed(b, torch.zeros(len(b)), bs, seed + 1))
+        n = len(a)
+    else:
+        shape = tuple(images.shape[1:])
+        feed = make_feed(images, targets, bs, seed)
+        n = len(images)
+    from ..checkpoint import read_meta
+
+    spec = read_meta(ck)["spec"]
+    net = cls(image_shape=shape, cfg=cfg, num_classes=spec["num_classes"], attr_names=tuple(spec["attr_names"]))
+    total = steps if steps is not None else (steps_for_epochs(epochs, n, bs) if epochs else config["steps"])
+    kw = {**config.get("train", {}), **train_kw}
+    tc = TrainConfig(steps=total, batch_size=bs, device=device or config["device"], seed=seed,
+                     extra_meta={"dataset": info.get("dataset"), "data": config["data"]}, **kw)
+    config["steps"] = total
+    run.write_config(config)
+    return fit(net, feed, run, tc, resume=ck, evaluator=evaluator)
+
+
+def run_dir_of(result: TrainResult) -> Path:
+    return result.run.path
+
+
+__all__ = ["train", "resume_run", "load_training_data", "Feed", "RunDir"]

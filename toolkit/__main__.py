@@ -1,0 +1,4 @@
+from mediatk.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""``mediatk train | generate | reconstruct``: the generator side of the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import device_option, main, seed_option
+
+
+@main.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("model", required=False)
+@click.option("--data", help="Dataset name (looked up under MEDIATK_DATA) or path.")
+@click.option("--steps", type=int, default=None, help="Total optimisation steps (default 1000).")
+@click.option("--epochs", type=float, default=None, help="Alternatively, passes over the training set.")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--image-size", type=int, default=None, help="Resize images to S×S (default: native size).")
+@click.option("--channels", type=click.IntRange(1, 3), default=None, help="Force 1 (grey) or 3 (RGB) channels.")
+@click.option("--attr", "attrs", multiple=True, help="Condition on this attribute (CelebA layout); repeatable.")
+@click.option("--limit", type=int, default=None, help="Use at most N training images.")
+@device_option
+@seed_option
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/MODEL/TIME).")
+@click.option("--resume", type=click.Path(), default=None, help="Continue the run in this directory.")
+@click.option("--ema", type=float, default=None, help="Keep an EMA of the weights with this decay (e.g. 0.999).")
+@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm per optimiser step.")
+@click.option("--ckpt-every", type=int, default=500, show_default=True)
+@click.option("--sample-every", type=int, default=0, help="Write a sample grid every N steps (0: at the end).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
+              resume, ema, grad_clip, ckpt_every, sample_every, quiet) -> None:
+    """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
+    from .errors import ConfigError
+    from .generators.train import train
+
+    if resume is None and (model is None or data is None):
+        raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
+    kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet)
+    if resume is not None:
+        if ctx.args:
+            raise ConfigError("model options cannot change on --resume; they come from the run's config.json")
+        kw = {k: v for k, v in kw.items() if v is not None}
+        result = train(model or "", data or "", steps=steps, epochs=epochs, device=device if device != "auto" else None,
+                       resume=resume, **kw)
+    else:
+        result = train(model, data, steps=steps, epochs=epochs, batch_size=batch_size, image_size=image_size,
+                       channels=channels, attrs=list(attrs), device=device, seed=seed, out=out,
+                       options=list(ctx.args), limit=limit, **kw)
+    last = result.history[-1] if result.history else {}
+    losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "epoch", "time"))
+    rate = result.images_seen / max(result.seconds, 1e-9)
+    click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({rate:.0f} images/s); {losses}")
+    click.echo(f"run: {result.run.path}")
+    click.echo(f"checkpoint: {result.last_checkpoint}")
+
+
+@main.command("generate", context_settings={"ignore_unknown_options": False})
+@click.option("--model", "model_name", required=True, help="Registered model name.")
+@click.option("--checkpoint", type=click.Path(), default=None, help="Checkpoint file or run dir (default: newest).")
+@click.option("-n", "n", type=click.IntRange(1, 4096), default=64, show_default=True)
+@click.option("--label", type=int, default=None, help="Class label for class-conditional models.")
+@click.option("--attr", "attrs", multiple=True, help="NAME or NAME=0|1 for attribute-conditional models.")
+@click.option("--interpolate", is_flag=True, help="Walk the latent space between two samples (or two --input).")
+@click.option("--input", "inputs", multiple=True, type=click.Path(), help="Input image(s) or folder.")
+@click.option("--direction", type=click.Choice(["a2b", "b2a"]), default=None, help="CycleGAN direction.")
+@click.option("--code", type=int, default=None, help="InfoGAN: index of the code to vary, others fixed.")
+@device_option
+@seed_option
+@click.option("--out", type=click.Path(), required=True, help="PNG file for a grid, or a directory for one file each.")
+def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, direction, code, device, seed,
+                 out) -> None:
+    """Sample from a trained generator."""
+    from .generators.sampling import generate
+    from .media import save_grid, save_image
+
+    extra = {}
+    if direction is not None:
+        extra["direction"] = direction
+        extra["inputs"] = list(inputs)
+    if code is not None:
+        extra["code"] = code
+    res = generate(model_name, checkpoint, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
+                   inputs=[] if direction else list(inputs), seed=seed, device=device, **extra)
+    outp = Path(out)
+    if outp.suffix.lower() in (".png", ".jpg", ".jpeg"):
+        nrow = len(res.images) if interpolate else None
+        save_grid(res.images, outp, nrow=nrow)
+        click.echo(f"wrote {len(res.images)} images as a grid to {outp}")
+    else:
+        outp.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(res.images):
+            save_image(img, outp / f"{model_name}_{i:05d}.png")
+        click.echo(f"wrote {len(res.images)} images to {outp}/")
+    for k, v in res.info.items():
+        if k != "n":
+            click.echo(f"{k}: {v}")
+
+
+@main.command("reconstruct")
+@click.option("--model", "model_name", required=True)
+@click.option("--checkpoint", type=click.Path(), default=None)
+@click.option("--input", "source", required=True, help="Image file, folder, or dataset name/path (test split).")
+@click.option("-n", "n", type=click.IntRange(1, 1024), default=16, show_default=True)
+@device_option
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+def reconstruct_cmd(model_name, checkpoint, source, n, device, out) -> None:
+    """Originals above reconstructions (for dae: originals, corrupted, reconstructed), with MSE/PSNR."""
+    from .generators.sampling import load_model, reconstruct
+    from .media import save_grid
+    from .runtime import resolve_device
+
+    dev = resolve_device(device)
+    model = load_model(model_name, checkpoint, device=dev)
+    if not model.can_reconstruct:
+        from .errors import ConfigError
+
+        raise ConfigError(f"{model_name} has no encoder to reconstruct with")
+    x = load_inputs(source, model.image_shape, n)
+    res = reconstruct(model, x)
+    save_grid(res["grid"], out, nrow=len(x))
+    click.echo(f"{len(x)} images: MSE {res['mse']:.5f} (pixels in [0,1]), PSNR {res['psnr']:.2f} dB")
+    click.echo(f"wrote {out} ({res['rows']} rows)")
+
+
+def load_inputs(source: str, image_shape: tuple[int, ...], n: int):
+    """An image, a folder of images, or a dataset's test split, as a batch shaped for the model."""
+    import torch
+
+    from .media import IMAGE_EXTS, read_image, to_tensor
+
+    c, h, w = image_shape
+    p = Path(source)
+    if p.is_file():
+        return to_tensor(read_image(p), size=(h, w), channels=c).unsqueeze(0)
+    if p.is_dir() and any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
+        files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)[:n]
+        return torch.stack([to_tensor(read_image(f), size=(h, w), channels=c) for f in files])
+    from .datasets import load_images
+
+    ds = load_images(source, split="test", image_size=h, channels=c)
+    return ds.tensor(list(range(min(n, len(ds)))))

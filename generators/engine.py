@@ -276,15 +276,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
         return save_checkpoint(run.ckpt(tag), modules, meta(step, logs), extra=extra)
 
     def sample_grid(tag: str) -> None:
-        from ..media import save_grid
-
-        net = ema.shadow if ema is not None else model
-        was_training = net.training
-        net.eval()
-        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            imgs = net.preview(fixed).float().clamp(-1, 1).cpu()
-        net.train(was_training)
-        save_grid(imgs, run.samples / f"{tag}.png")
+        _write_preview(ema.shadow if ema is not None else model, fixed, run.samples / f"{tag}.png", device)
 
     def evaluate() -> dict[str, float]:
         if evaluator is None:
@@ -387,6 +379,18 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
                        seconds=time.perf_counter() - t_start, images_seen=images_seen)
 
 
+def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> None:
+    """The periodic sample grid, in eval mode and without touching the training RNG."""
+    from ..media import save_grid
+
+    was_training = net.training
+    net.eval()
+    with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        imgs = net.preview(fixed).float().clamp(-1, 1).cpu()
+    net.train(was_training)
+    save_grid(imgs, path)
+
+
 def _fit_offline(model: Generator, feed: Any, run: RunDir, tc: TrainConfig, t_start: float) -> TrainResult:
     """Models fitted in one shot (PCA): all training images at once, one checkpoint."""
     images = feed.images if hasattr(feed, "images") else feed.a.images
@@ -396,6 +400,9 @@ def _fit_offline(model: Generator, feed: Any, run: RunDir, tc: TrainConfig, t_st
     meta = {"model": model.name, "spec": model.spec(), "step": 1, "seed": tc.seed,
             "image_size": model.image_shape[-1], "metrics": logs, **tc.extra_meta}
     path = save_checkpoint(run.ckpt("last"), {"model": model}, meta)
+    head = feed.head(tc.n_preview)
+    fixed = model.preview_inputs(head, tc.n_preview, torch.Generator().manual_seed(tc.seed))
+    _write_preview(model, fixed, run.samples / "final.png", torch.device("cpu"))
     return TrainResult(run=run, step=1, history=[rec], last_checkpoint=path, best_checkpoint=None,
                        seconds=time.perf_counter() - t_start, images_seen=len(images))
 

@@ -49,7 +49,7 @@ def load_training_data(model_cls: type[Generator], data: str, image_size: int | 
     return images, targets, info
 
 
-def train(model: str, data: str, steps: int | None = None, epochs: float | None = None, batch_size: int = 64,
+def train(model: str | None = None, data: str | None = None, steps: int | None = None, epochs: float | None = None, batch_size: int = 64,
           image_size: int | None = None, channels: int | None = None, attrs: list[str] | None = None,
           device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
           resume: str | os.PathLike | None = None, options: list[str] | dict[str, Any] | None = None,
@@ -57,6 +57,8 @@ def train(model: str, data: str, steps: int | None = None, epochs: float | None 
     """Train (or resume) ``model`` on ``data``.  ``options`` are model options (CLI words or a dict)."""
     if resume is not None:
         return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
+    if model is None or data is None:
+        raise ConfigError("give a model and --data (or --resume RUNDIR)")
     cls = GENERATORS.get(model)
     if isinstance(options, dict):
         cfg = config_from_dict(cls.Config, options)
@@ -76,6 +78,9 @@ def train(model: str, data: str, steps: int | None = None, epochs: float | None 
     num_classes = len(info.get("classes") or []) if not attrs else 0
     if cls.needs == "labels" and not attrs and not num_classes and targets is not None:
         num_classes = int(targets.max()) + 1
+    from ..runtime import seed_everything
+
+    seed_everything(seed)  # the initial weights are part of what a seed reproduces
     net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
     if steps is None:
         steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000

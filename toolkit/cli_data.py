@@ -46,3 +46,13 @@ def data_show(spec, attrs, split, n, image_size, domain, seed, out) -> None:
     path = show_grid(spec, out, attrs=list(attrs) or None, split=split, n=n, image_size=image_size,
                      domain=domain, seed=seed)
     click.echo(f"wrote {path}")
+
+
+@main.command("info")
+@click.argument("paths", nargs=-1, required=True)
+def info_cmd(paths) -> None:
+    """Describe media files: an image's size, or a video's fps, frame count, duration and size."""
+    from .media import describe_media
+
+    for p in paths:
+        click.echo(describe_media(p))

@@ -31,5 +31,5 @@ def show_grid(spec: str, out: str | os.PathLike, attrs: list[str] | None = None,
     items = [ds[i] for i in idx]
     images = torch.stack([x for x, _ in items])
     labels = [tile_label(ds, y) for _, y in items]
-    title = f"{ds.name} [{split}] n={len(ds)}"
+    title = f"{Path(str(ds.name)).name} [{split}] n={len(ds)}"
     return save_grid(images, out, labels=labels if any(labels) else None, title=title)

@@ -84,14 +84,37 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
     if steps is None:
         steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000
-    run = new_run(cls.name, out=out)
+    run = _make_run(cls.name, out, device)
     config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
               "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,
               "steps": steps, "device": device, "limit": limit, "train": train_kw, "data_info": info}
-    run.write_config(config)
+    if _rank() == 0:
+        run.write_config(config)
     tc = TrainConfig(steps=steps, batch_size=batch_size, device=device, seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": str(data)}, **train_kw)
     return fit(net, feed, run, tc, evaluator=evaluator)
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _make_run(model: str, out, device: str) -> RunDir:
+    """Rank 0 creates the run directory; under torchrun the others learn its path from rank 0."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return new_run(model, out=out)
+    import torch.distributed as dist
+
+    from ..runtime import resolve_device
+    from .engine import _init_distributed
+
+    dev = resolve_device(device)
+    if dev.type == "cuda":
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    _init_distributed(dev)
+    box = [str(new_run(model, out=out).path) if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)  # a path string; torch pickles it between our own ranks only
+    return RunDir(Path(box[0]))
 
 
 def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: float | None = None,
@@ -127,7 +150,8 @@ def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: flo
     tc = TrainConfig(steps=total, batch_size=bs, device=device or config["device"], seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": config["data"]}, **kw)
     config["steps"] = total
-    run.write_config(config)
+    if _rank() == 0:
+        run.write_config(config)
     return fit(net, feed, run, tc, resume=ck, evaluator=evaluator)
 
 

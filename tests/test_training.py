@@ -116,3 +116,20 @@ def test_cvae_is_class_conditional(cli, tmp_path):
     code, out, err = cli("generate", "--model", "cvae", "--checkpoint", tmp_path / "c", "--label", "11",
                          "--out", tmp_path / "c.png")
     assert code != 0 and "classes 0..9" in err
+
+
+def test_torchrun_data_parallel_on_cpu(tmp_path):
+    """``torchrun --nproc_per_node=2 -m mediatk train ...`` runs (gloo), rank 0 writes one run."""
+    import os
+    import shutil
+    import subprocess
+
+    exe = shutil.which("torchrun")
+    assert exe is not None
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run([exe, "--nproc_per_node=2", "-m", "mediatk", "train", "ae", "--data", "fashion-mnist",
+                          "--steps", "4", "--limit", "256", "--batch-size", "16", "--quiet", "--device", "cpu",
+                          "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.count("trained 4 steps") == 1          # only rank 0 reports
+    assert (tmp_path / "ddp" / "checkpoints" / "last.safetensors").is_file()

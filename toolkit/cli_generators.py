@@ -48,6 +48,10 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
         result = train(model, data, steps=steps, epochs=epochs, batch_size=batch_size, image_size=image_size,
                        channels=channels, attrs=list(attrs), device=device, seed=seed, out=out,
                        options=list(ctx.args), limit=limit, **kw)
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "epoch", "time"))
     rate = result.images_seen / max(result.seconds, 1e-9)

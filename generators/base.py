@@ -69,6 +69,8 @@ class Generator(nn.Module):
     can_translate: ClassVar[bool] = False
     #: trained in one shot by ``fit_offline(images)`` instead of gradient steps (PCA)
     offline: ClassVar[bool] = False
+    #: the optimiser that owns the sampling path (the arena adds its evasion loss to that update)
+    generator_optimizer: ClassVar[str] = "g"
     #: submodules whose EMA copy is used for sampling when EMA is on (default: the whole model)
     ema_modules: ClassVar[tuple[str, ...]] = ()
 

@@ -41,6 +41,7 @@ class VAE(Generator):
     Config = VAEConfig
     can_sample = True
     can_reconstruct = True
+    generator_optimizer = "vae"
 
     def __init__(self, image_shape, cfg=None, num_classes=0, attr_names=()):
         super().__init__(image_shape, cfg, num_classes, attr_names)

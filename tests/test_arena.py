@@ -1,0 +1,170 @@
+"""The arms-race harness end to end on CPU with a tiny budget: results, report, reproducibility, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from mediatk.arena import Arena, ArenaConfig, run_arena
+from mediatk.errors import ConfigError
+
+TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion", "auc_recovery", "auc_forgetting",
+              "fid_before", "fid_after", "kid_before", "kid_after"}
+
+
+def tiny(out, **kw) -> ArenaConfig:
+    base = dict(data="fashion-mnist", generators=["dcgan", "vae"], detectors=["cnn", "spectrum"], rounds=1,
+                out=str(out), budget="tiny", seed=0, device="cpu", image_size=32)
+    return ArenaConfig(**{**base, **kw})
+
+
+def _strip_timing(obj):
+    """results.json minus wall-clock fields (the only run-dependent values)."""
+    if isinstance(obj, dict):
+        return {k: _strip_timing(v) for k, v in obj.items() if k not in ("seconds", "time", "machine")}
+    if isinstance(obj, list):
+        return [_strip_timing(v) for v in obj]
+    return obj
+
+
+def _close(a, b, tol=1e-6):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _close(a[k], b[k], tol)
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _close(x, y, tol)
+    elif isinstance(a, float):
+        assert abs(a - b) <= tol * max(1.0, abs(a)), (a, b)
+    else:
+        assert a == b
+
+
+@pytest.fixture(scope="module")
+def arena_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("arena") / "a"
+    res = run_arena(tiny(out), echo=lambda s: None)
+    return out, res
+
+
+def test_results_have_every_field(arena_run):
+    out, res = arena_run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["table"] and {r["transition"] for r in on_disk["table"]} == {"0->1"}
+    for row in on_disk["table"]:
+        assert TABLE_KEYS <= row.keys()
+        for k in ("auc_before", "auc_evasion", "auc_recovery", "auc_forgetting"):
+            assert 0.0 <= row[k] <= 1.0
+    proto = on_disk["protocol"]
+    for k in ("n_real_train", "n_real_test", "n_fake_train_per_generator", "n_fake_test_per_generator", "splits",
+              "seed", "image_size", "evasion", "quality_features"):
+        assert k in proto, k
+    assert set(on_disk["cross"]) == {"cnn", "spectrum"}
+    assert len(on_disk["cross"]["cnn"]["auc"]) == 2
+    assert set(on_disk["robustness"]["spectrum"]) == {"jpeg", "blur", "downscale"}
+    assert {"dcgan_r0", "dcgan_r1", "vae_r0", "vae_r1"} <= set(on_disk["quality"])
+    assert (out / "report.html").is_file() and (out / "plots" / "auc_rounds.png").is_file()
+    assert (out / "samples" / "dcgan_r1.png").is_file()
+
+
+def test_same_seed_same_results(arena_run, tmp_path):
+    out, _ = arena_run
+    again = run_arena(tiny(tmp_path / "b"), echo=lambda s: None)
+    first = json.loads((out / "results.json").read_text())
+    _close(_strip_timing({k: v for k, v in first.items() if k != "protocol"}),
+           _strip_timing({k: v for k, v in again.items() if k != "protocol"}))
+
+
+def test_resume_after_interruption_gives_the_same_results(arena_run, tmp_path):
+    out, _ = arena_run
+    cfg = tiny(tmp_path / "c")
+    arena = Arena(cfg, echo=lambda s: None)
+
+    class Killed(Exception):
+        pass
+
+    def kill():
+        raise Killed
+
+    plan = arena.plan()
+    cut = [n for n, _ in plan].index("fit:cnn:1")
+    arena.plan = lambda: plan[:cut] + [("fit:cnn:1", kill)] + plan[cut + 1:]  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        arena.run()
+    stages_done = json.loads((tmp_path / "c" / "results.json").read_text())["stages"]
+    assert "evade:dcgan:1" in stages_done and "fit:cnn:1" not in stages_done
+    log: list[str] = []
+    resumed = run_arena(cfg, resume=True, echo=log.append)
+    assert any("skip (done) train:dcgan" in s for s in log)
+    first = json.loads((out / "results.json").read_text())
+    _close(_strip_timing({k: v for k, v in first.items() if k != "protocol"}),
+           _strip_timing({k: v for k, v in resumed.items() if k != "protocol"}))
+
+
+def test_report_rebuilds_from_results(arena_run, cli):
+    out, _ = arena_run
+    (out / "report.html").unlink()
+    code, stdout, err = cli("report", out)
+    assert code == 0, err
+    text = (out / "report.html").read_text()
+    assert 'id="round-table"' in text and "data:image/png;base64," in text
+    assert "http://" not in text and "https://" not in text   # self-contained
+
+
+def test_report_renders_in_headless_chromium(arena_run, tmp_path):
+    out, _ = arena_run
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium package)")
+        pytest.skip("chromium not installed on this developer machine (apt-get install chromium)")
+    args = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run(args + ["--dump-dom", (out / "report.html").as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-1000:]
+    assert 'id="round-table"' in dom.stdout and "dcgan" in dom.stdout and "recovery" in dom.stdout
+    shot = tmp_path / "report.png"
+    subprocess.run(args + [f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120)
+    assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"generators": ["nosuchgen"]}, "unknown model 'nosuchgen'"),
+    ({"detectors": ["nosuchdet"]}, "unknown detector 'nosuchdet'"),
+    ({"generators": ["ae"]}, "cannot sample"),
+    ({"generators": ["cgan"]}, "needs labels"),
+    ({"detectors": ["blink"]}, "works on videos"),
+    ({"budget": "huge"}, "--budget"),
+])
+def test_bad_configuration_is_refused(kw, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        Arena(tiny(tmp_path / "x", **kw), echo=lambda s: None)
+
+
+def test_bad_configuration_via_cli_is_one_line(cli, tmp_path):
+    code, _, err = cli("arena", "--data", "fashion-mnist", "--generators", "dcgan", "--detectors", "nosuch",
+                       "--out", tmp_path / "z", "--budget", "tiny")
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "unknown detector" in err
+
+
+def test_empty_dataset_is_refused(cli, tmp_path):
+    empty = tmp_path / "empty"
+    (empty / "class_a").mkdir(parents=True)
+    code, _, err = cli("arena", "--data", empty, "--generators", "vae", "--detectors", "spectrum",
+                       "--out", tmp_path / "z", "--budget", "tiny")
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+
+
+def test_existing_arena_needs_resume(arena_run):
+    out, _ = arena_run
+    with pytest.raises(ConfigError, match="--resume"):
+        Arena(tiny(out), echo=lambda s: None)

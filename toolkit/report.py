@@ -1,0 +1,220 @@
+"""The arena's report: ``report.html`` (self-contained, images inline) and PNG plots beside it.
+
+Built from ``results.json`` and the sample grids in ``samples/`` alone, so ``mediatk report DIR`` can rebuild
+it at any time.  Plots use matplotlib's Agg backend (no display needed).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .fileio import atomic_path, write_text
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    _plt().close(fig)
+    return path
+
+
+def plot_auc_rounds(res: dict[str, Any], path: Path) -> Path | None:
+    """AUC per round per detector: before/evasion/recovery as a step line per (detector, generator)."""
+    table = res.get("table") or []
+    r0 = res.get("rounds", [{}])[0].get("auc", {}) if res.get("rounds") else {}
+    if not r0:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for d, per_g in r0.items():
+        for g, a0 in per_g.items():
+            xs, ys = [0.0], [a0]
+            for row in (r for r in table if r["detector"] == d and r["generator"] == g):
+                t1 = float(row["transition"].split("->")[1])
+                xs += [t1 - 0.5, t1]
+                ys += [row["auc_evasion"], row["auc_recovery"]]
+            ax.plot(xs, ys, marker="o", label=f"{d} vs {g}")
+    ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+    ax.set_xlabel("round (x.5 = after evasion, before retraining)")
+    ax.set_ylabel("AUC on held-out fakes")
+    ax.set_ylim(0.3, 1.02)
+    ax.set_title("Detection AUC across the arms race")
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_roc(res: dict[str, Any], path: Path) -> Path | None:
+    roc = res.get("roc") or {}
+    if not roc:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(roc), figsize=(4 * len(roc), 3.8), squeeze=False)
+    for ax, (d, per_round) in zip(axes[0], roc.items()):
+        for t, pts in sorted(per_round.items(), key=lambda kv: int(kv[0])):
+            ax.plot(pts["fpr"], pts["tpr"], label=f"D_{t} on G_{t}")
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
+        ax.set_title(f"ROC: {d}")
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
+    cross = res.get("cross") or {}
+    if not cross:
+        return None
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(cross), figsize=(3.8 * len(cross), 3.4), squeeze=False)
+    for ax, (d, m) in zip(axes[0], cross.items()):
+        im = ax.imshow(m["auc"], vmin=0.5, vmax=1.0, cmap="viridis")
+        ax.set_xticks(range(len(m["test_on"])), m["test_on"])
+        ax.set_yticks(range(len(m["train_on"])), m["train_on"])
+        ax.set_xlabel("tested on fakes of")
+        ax.set_ylabel("trained on fakes of")
+        for i, row in enumerate(m["auc"]):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.8 else "k", fontsize=9)
+        ax.set_title(f"cross-generator AUC: {d}")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, path)
+
+
+def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
+    rob = res.get("robustness") or {}
+    if not rob:
+        return None
+    plt = _plt()
+    kinds = ["jpeg", "blur", "downscale"]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    labels = {"jpeg": "JPEG quality (100 = none)", "blur": "Gaussian blur σ (px)", "downscale": "downscale factor"}
+    for ax, kind in zip(axes, kinds):
+        for d, curves in rob.items():
+            pts = curves.get(kind, [])
+            if kind == "downscale":
+                pts = [[max(1.0, x), y] for x, y in pts]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=d)
+        if kind == "jpeg":
+            ax.invert_xaxis()
+        ax.axhline(0.5, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(labels[kind])
+        ax.set_ylabel("AUC")
+        ax.set_ylim(0.3, 1.02)
+        ax.legend(fontsize=8)
+    fig.suptitle("Robustness of the round-0 detectors")
+    return _save(fig, path)
+
+
+def _img_tag(path: Path, alt: str, width: int | None = None) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    w = f' width="{width}"' if width else ""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"{w}>'
+
+
+def _f(v: Any, nd: int = 3) -> str:
+    return "–" if v is None else f"{v:.{nd}f}"
+
+
+def round_table_html(res: dict[str, Any]) -> str:
+    rows = res.get("table") or []
+    head = ("<tr><th>round</th><th>generator</th><th>detector</th><th>AUC D<sub>t</sub> on G<sub>t</sub></th>"
+            "<th>AUC D<sub>t</sub> on G<sub>t+1</sub> (evasion)</th><th>AUC D<sub>t+1</sub> on G<sub>t+1</sub> "
+            "(recovery)</th><th>AUC D<sub>t+1</sub> on G<sub>≤t</sub> (forgetting)</th><th>FID G<sub>t</sub></th>"
+            "<th>FID G<sub>t+1</sub></th></tr>")
+    body = "".join(
+        f"<tr><td>{html.escape(r['transition'])}</td><td>{html.escape(r['generator'])}</td>"
+        f"<td>{html.escape(r['detector'])}</td><td>{_f(r['auc_before'])}</td><td>{_f(r['auc_evasion'])}</td>"
+        f"<td>{_f(r['auc_recovery'])}</td><td>{_f(r['auc_forgetting'])}</td><td>{_f(r['fid_before'], 2)}</td>"
+        f"<td>{_f(r['fid_after'], 2)}</td></tr>" for r in rows)
+    return f'<table id="round-table">{head}{body}</table>'
+
+
+def round_table_markdown(res: dict[str, Any]) -> str:
+    lines = ["| round | generator | detector | AUC D_t on G_t | evasion: D_t on G_t+1 | recovery: D_t+1 on G_t+1 | "
+             "forgetting: D_t+1 on G_<=t | FID G_t | FID G_t+1 |", "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in res.get("table") or []:
+        lines.append(f"| {r['transition']} | {r['generator']} | {r['detector']} | {_f(r['auc_before'])} | "
+                     f"{_f(r['auc_evasion'])} | {_f(r['auc_recovery'])} | {_f(r['auc_forgetting'])} | "
+                     f"{_f(r['fid_before'], 2)} | {_f(r['fid_after'], 2)} |")
+    return "\n".join(lines)
+
+
+def write_report(out: str | Path) -> Path:
+    """(Re)build ``report.html`` and the PNG plots in ``out`` from ``out/results.json``."""
+    out = Path(out)
+    rfile = out / "results.json"
+    if not rfile.is_file():
+        raise ConfigError(f"{out} holds no results.json; run mediatk arena --out {out} first")
+    try:
+        res = json.loads(rfile.read_text())
+    except json.JSONDecodeError:
+        raise ConfigError(f"{rfile} is not valid JSON") from None
+    plots = out / "plots"
+    made = [(title, fn(res, plots / f"{name}.png")) for title, name, fn in (
+        ("AUC per round", "auc_rounds", plot_auc_rounds), ("ROC curves", "roc", plot_roc),
+        ("Cross-generator matrix", "cross", plot_cross), ("Robustness", "robustness", plot_robustness))]
+    proto = res.get("protocol", {})
+    gens = proto.get("config", {}).get("generators", [])
+    rounds = proto.get("config", {}).get("rounds", 0)
+    grids = []
+    for g in gens:
+        cells = []
+        for t in range(rounds + 1):
+            p = out / "samples" / f"{g}_r{t}.png"
+            if p.is_file():
+                label = "round 0 (before evasion)" if t == 0 else f"round {t} (after evasion)"
+                cells.append(f"<figure>{_img_tag(p, f'{g} {label}', 220)}<figcaption>{html.escape(g)}: "
+                             f"{label}</figcaption></figure>")
+        if cells:
+            grids.append(f'<div class="grids">{"".join(cells)}</div>')
+    quality = res.get("quality") or {}
+    qrows = "".join(f"<tr><td>{html.escape(k)}</td><td>{_f(v.get('fid'), 2)}</td><td>{_f(v.get('kid'), 4)}</td>"
+                    f"<td>{int(v.get('n_fake', 0))}</td></tr>" for k, v in quality.items())
+    proto_view = {k: v for k, v in proto.items() if k not in ("config",)}
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mediatk arena report</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #bbb; padding: 4px 8px; }}
+th {{ background: #eee; }} td {{ text-align: right; }} td:nth-child(-n+3) {{ text-align: left; }}
+.grids {{ display: flex; flex-wrap: wrap; gap: 12px; }} figure {{ margin: 0; }}
+figcaption {{ font-size: 0.85em; text-align: center; }} pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
+</style></head><body>
+<h1>mediatk arena: generators vs detectors</h1>
+<p>Data: <b>{html.escape(str(proto.get('dataset', '')))}</b> ({html.escape(str(proto.get('splits', '')))}),
+{proto.get('image_size')} px, seed {proto.get('seed')}; generators {html.escape(', '.join(gens))};
+detectors {html.escape(', '.join(proto.get('config', {}).get('detectors', [])))}; {rounds} round(s);
+fakes per generator: {proto.get('n_fake_train_per_generator')} train / {proto.get('n_fake_test_per_generator')} test.
+Wall time {res.get('seconds', 0):.0f} s.</p>
+<h2>Per-round table</h2>
+<p>Evasion: the generator is fine-tuned against the frozen detectors of round t; recovery: the detectors
+are retrained on the new fakes; forgetting: the retrained detectors on the earlier rounds' fakes.</p>
+{round_table_html(res)}
+<h2>Quality of each generator per round (the price of evasion)</h2>
+<table><tr><th>generator_round</th><th>FID</th><th>KID</th><th>n_fake</th></tr>{qrows}</table>
+<p>{html.escape(' · '.join(proto.get('quality_features', [])))}</p>
+{''.join(f'<h2>{html.escape(t)}</h2>{_img_tag(p, t)}' for t, p in made if p is not None)}
+<h2>Samples per generator per round</h2>
+{''.join(grids)}
+<h2>Protocol</h2>
+<pre>{html.escape(json.dumps(proto_view, indent=2))}</pre>
+</body></html>
+"""
+    path = out / "report.html"
+    write_text(path, doc)
+    write_text(out / "round_table.md", round_table_markdown(res) + "\n")
+    return path

@@ -1,1 +1,38 @@
-"""Detectors of synthetic media (registered in :data:`mediatk.registry.DETECTORS`)."""
+"""Detectors of synthetic media (registered in :data:`mediatk.registry.DETECTORS`).
+
+Image detectors (P(synthetic) per image): ``cnn``, ``spectrum``, ``recon``, ``oneclass``, ``codes-svm``,
+``discriminator``.  Video: ``blink`` (eye-blink statistics from MTCNN landmarks + the ``eyestate``
+component).  The contract is in :mod:`.base`; training and detection (what the CLI calls) in :mod:`.api`;
+the streamed video pipeline in :mod:`.video`.
+
+>>> from mediatk.detectors import create, load
+>>> det = create("spectrum").fit(real, fake)          # doctest: +SKIP
+>>> det.predict_proba(images)                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from . import blink, cnn, discriminator, eyestate, recon, spectrum  # noqa: F401  (registration)
+from .api import detect, detect_paths, find_detector, load_detector, store_dir, train_detector
+from .base import Detector, KernelHead, LinearHead, register
+from .recon import ReconClassifier
+
+
+def create(name: str, device: str = "cpu", options: list[str] | dict | None = None) -> Detector:
+    """A fresh, untrained detector ``name`` with ``options`` (CLI words or a dict)."""
+    from ..options import config_from_dict, parse_options
+    from ..registry import DETECTORS
+
+    cls = DETECTORS.get(name)
+    cfg = config_from_dict(cls.Config, options) if isinstance(options, dict) else parse_options(
+        cls.Config, options or [], what="detector")
+    return cls(cfg, device=device)
+
+
+def load(path, device: str = "cpu") -> Detector:
+    """A trained detector from its checkpoint (the class comes from the checkpoint)."""
+    return Detector.load(path, device=device)
+
+
+__all__ = ["Detector", "KernelHead", "LinearHead", "ReconClassifier", "create", "detect", "detect_paths",
+           "find_detector", "load", "load_detector", "register", "store_dir", "train_detector"]

@@ -29,7 +29,7 @@ import torch
 from ..checkpoint import load_checkpoint, load_into, save_checkpoint
 from ..errors import ConfigError, TrainingError
 from ..runs import RunDir
-from ..runtime import Precision, resolve_device, seed_everything
+from ..runtime import Precision, flush_denormals, resolve_device, seed_everything
 from .base import Generator, StepContext
 
 # ---------------------------------------------------------------------------------------------------------
@@ -223,6 +223,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
     if world > 1:
         _init_distributed(device)
     is_main = rank == 0
+    if device.type == "cpu":
+        flush_denormals()
     seed_everything(tc.seed + rank)
     precision = Precision.for_device(device, tc.amp)
     model.to(device).train()

@@ -44,11 +44,11 @@ from .registry import DETECTORS, GENERATORS
 BUDGETS: dict[str, dict[str, Any]] = {
     # images per split, generator steps, evasion steps, detector training steps
     "tiny": dict(n_real_train=256, n_real_test=128, n_fake_train=256, n_fake_test=128, gen_steps=20,
-                 evade_steps=6, det_steps=30, quality_n=128, batch_size=32, robust_n=64),
+                 evade_steps=6, det_steps=30, quality_n=128, batch_size=32, robust_n=64, feature_steps=40),
     "quick": dict(n_real_train=1500, n_real_test=600, n_fake_train=1500, n_fake_test=600, gen_steps=500,
-                  evade_steps=120, det_steps=150, quality_n=600, batch_size=64, robust_n=300),
+                  evade_steps=120, det_steps=150, quality_n=600, batch_size=64, robust_n=300, feature_steps=300),
     "full": dict(n_real_train=10000, n_real_test=5000, n_fake_train=10000, n_fake_test=5000, gen_steps=4000,
-                 evade_steps=800, det_steps=800, quality_n=5000, batch_size=64, robust_n=2000),
+                 evade_steps=800, det_steps=800, quality_n=5000, batch_size=64, robust_n=2000, feature_steps=None),
 }
 ROBUSTNESS = {"jpeg": [95, 75, 50, 30], "blur": [0.5, 1.0, 1.5, 2.0], "downscale": [1.5, 2.0, 3.0, 4.0]}
 
@@ -350,7 +350,7 @@ class Arena:
             from .quality import QualityEvaluator
 
             self._quality = QualityEvaluator(self.cfg.data, n=self.b["quality_n"], seed=self.cfg.seed,
-                                             judge=False, log=lambda s: None)
+                                             feature_steps=self.b["feature_steps"], judge=False, log=lambda s: None)
         model = self.load_generator(g, t)
         res = self._quality(model)
         self.results["quality"][f"{g}_r{t}"] = {k: float(v) for k, v in res.items()}

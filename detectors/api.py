@@ -1,0 +1,399 @@
+"""Train and run detectors: the Python API behind ``mediatk train-detector`` and ``mediatk detect``.
+
+Trained detectors live in the model store, ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON);
+a checkpoint saved elsewhere with ``out=`` is recorded in ``$MEDIATK_HOME/detectors/index.jsonl``, so
+:func:`find_detector` (and ``detect``) finds the newest either way.  The ``--json`` result schema is in
+``docs/detect-json.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..checkpoint import TENSOR_SUFFIX, read_meta
+from ..errors import CheckpointError, ConfigError, DataError, MediatkError
+from ..fileio import append_jsonl, read_jsonl
+from ..registry import DETECTORS, GENERATORS
+from ..runs import mediatk_home
+from .base import Detector, adapt
+
+SCHEMA = "mediatk.detect/1"
+TRAIN_HINTS = {
+    "eyestate": "mediatk train-detector eyestate --data eyes-open-closed",
+    "oneclass": "mediatk train-detector oneclass --real DATA",
+    "discriminator": "mediatk train-detector discriminator --real DATA --fake GAN_RUNDIR",
+}
+VERDICT_RULE = ("mean P(synthetic) of the detectors that produced a score (blink votes 0.25 if typical, 0.75 if "
+                "too_few_blinks, nothing otherwise); synthetic if >= threshold")
+
+
+def train_hint(name: str) -> str:
+    return TRAIN_HINTS.get(name, f"mediatk train-detector {name} --real DATA --fake DATA|GENERATOR_RUNDIR")
+
+
+# ----------------------------------------------------------------------------------------------- the store
+
+def store_dir(name: str | None = None) -> Path:
+    root = mediatk_home() / "detectors"
+    return root / name.lower() if name else root
+
+
+def find_detector(name: str) -> Path | None:
+    """The newest checkpoint of detector ``name`` in the store or the index, or None."""
+    cands = list(store_dir(name).rglob("*.json")) if store_dir(name).is_dir() else []
+    index = store_dir() / "index.jsonl"
+    if index.is_file():
+        cands += [Path(r["path"]).with_suffix(".json") for r in read_jsonl(index) if r.get("model") == name.lower()]
+    best: tuple[float, Path] | None = None
+    for side in cands:
+        tf = side.with_suffix(TENSOR_SUFFIX)
+        if not (side.is_file() and tf.is_file()):
+            continue
+        try:
+            meta = read_meta(side)
+        except CheckpointError:
+            continue
+        if meta.get("kind") == "detector" and str(meta.get("model", "")).lower() == name.lower():
+            t = side.stat().st_mtime
+            if best is None or t > best[0]:
+                best = (t, tf)
+    return best[1] if best else None
+
+
+def load_detector(name: str, checkpoint: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    cls = DETECTORS.get(name)
+    if not cls.trainable:
+        return cls(device=device)
+    path = Path(checkpoint) if checkpoint else find_detector(name)
+    if path is None:
+        raise CheckpointError(f"no trained {name!r} detector found; make one with: {train_hint(name)}")
+    if path.is_dir():
+        found = sorted(path.rglob("*" + TENSOR_SUFFIX), key=lambda p: p.stat().st_mtime)
+        if not found:
+            raise CheckpointError(f"{path} holds no detector checkpoint")
+        path = found[-1]
+    return cls.load(path, device=device)
+
+
+# ----------------------------------------------------------------------------------------------- training data
+
+def _generator_checkpoint(spec: str) -> Path | None:
+    """``spec`` as a generator checkpoint (file or run dir), or None when it is something else."""
+    p = Path(spec)
+    if not p.exists():
+        return None
+    if p.is_dir() and (p / "config.json").is_file() and (p / "checkpoints").is_dir():
+        from ..runs import RunDir
+
+        ck = RunDir(p).latest_checkpoint()
+        if ck is None:
+            raise CheckpointError(f"generator run {p} holds no checkpoint yet")
+        p = ck
+    if p.is_file() and p.suffix in (TENSOR_SUFFIX, ".json"):
+        meta = read_meta(p)
+        if meta.get("kind") != "detector" and meta.get("model") in GENERATORS:
+            return p.with_suffix(TENSOR_SUFFIX)
+    return None
+
+
+@torch.no_grad()
+def sample_generator(path: Path, n: int, seed: int, device: Any) -> torch.Tensor:
+    from ..generators import from_checkpoint
+
+    model = from_checkpoint(path, device=device)
+    if not model.can_sample:
+        raise ConfigError(f"{path} holds a {model.name!r} model, which cannot sample fakes")
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, 256):
+        k = min(256, n - i)
+        noise = model.sample_noise(k, gen)
+        cond = None
+        if model.cond_dim:
+            if not hasattr(model, "random_condition"):
+                raise ConfigError(f"{model.name} is conditional; sample its fakes yourself and pass a folder")
+            cond = model.random_condition(k, gen)
+        out.append(model.sample(k, cond=cond, noise=noise).float().cpu().clamp(-1, 1))
+    return torch.cat(out)
+
+
+def _images(spec: str, split: str, n: int, size: int | None, channels: int | None, seed: int):
+    from ..datasets import load_images
+
+    ds = load_images(spec, split=split, image_size=size, channels=channels, limit=n, seed=seed)
+    if len(ds) == 0:
+        raise DataError(f"{spec}: the {split} split is empty")
+    return ds
+
+
+def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (), data: str | None = None,
+                   out: str | os.PathLike | None = None, image_size: int | None = None,
+                   channels: int | None = None, n: int = 2500, device: str = "auto", seed: int = 0,
+                   options: list[str] | dict | None = None, test_fraction: float = 0.2,
+                   face_crops: bool | None = None, face_crop_scale: float | None = None,
+                   log=print) -> dict[str, Any]:
+    """Train detector ``name``; returns ``{"metrics", "checkpoint", "counts", ...}`` (see the CLI)."""
+    from ..runtime import resolve_device, seed_everything
+    from . import create
+
+    cls = DETECTORS.get(name)
+    if not cls.trainable:
+        raise ConfigError(f"{name} is not trained; it uses an eyestate model: {TRAIN_HINTS['eyestate']}")
+    if not 0 < test_fraction < 1:
+        raise ConfigError("--test-fraction must lie strictly between 0 and 1")
+    dev = resolve_device(device)
+    seed_everything(seed)
+    det = create(name, device=str(dev), options=options)
+    n_train = max(2, round(n * (1 - test_fraction)))
+    n_test = max(2, n - n_train)
+    if cls.media == "component":  # eyestate: a labelled set of eye crops
+        ds_tr = _images(data or real or "eyes-open-closed", "train", n_train * 2, None, 1, seed)
+        ds_te = _images(data or real or "eyes-open-closed", "test", n_test * 2, None, 1, seed)
+        if ds_tr.classes is None or not {"opened", "closed"} <= set(ds_tr.classes):
+            raise DataError(f"{ds_tr.name}: eyestate needs labels 'opened' and 'closed'")
+        o, c = ds_tr.classes.index("opened"), ds_tr.classes.index("closed")
+        xtr, ytr, xte, yte = ds_tr.tensor(), ds_tr.labels, ds_te.tensor(), ds_te.labels
+        det.fit(xtr[ytr == o], xtr[ytr == c])
+        metrics = {**det.score(xte[yte == o], xte[yte == c]), "accuracy": det.accuracy(xte[yte == o], xte[yte == c])}
+        counts = {"train_open": int((ytr == o).sum()), "train_closed": int((ytr == c).sum()),
+                  "test_open": int((yte == o).sum()), "test_closed": int((yte == c).sum())}
+        det.info.update({"data": str(ds_tr.name), "counts": counts, "heldout": metrics})
+        return _finish(det, out, metrics, counts, log)
+    if not real:
+        raise ConfigError(f"train-detector {name} needs --real DATA")
+    fakes = list(fake)
+    gens = {f: _generator_checkpoint(f) for f in fakes}
+    if gens and any(gens.values()) and (image_size is None or channels is None):
+        shape = read_meta(next(p for p in gens.values() if p))["spec"]["image_shape"]
+        image_size, channels = image_size or int(shape[1]), channels or int(shape[0])
+    real_tr = _images(real, "train", n_train, image_size, channels, seed)
+    real_te = _images(real, "test", n_test, image_size, channels, seed)
+    xr_tr, xr_te = real_tr.tensor(), real_te.tensor()
+    size, ch = int(xr_tr.shape[-1]), int(xr_tr.shape[1])
+    if face_crops is None:
+        face_crops = real_tr.format == "celeba"
+    sources_tr: dict[str, torch.Tensor] = {}
+    sources_te: dict[str, torch.Tensor] = {}
+    for i, f in enumerate(fakes):
+        key = Path(f).name or f"fake{i}"
+        if gens[f] is not None:
+            x = adapt(sample_generator(gens[f], n_train + n_test, seed + 1000 * (i + 1), dev), size, ch)
+            sources_tr[key], sources_te[key] = x[:n_train], x[n_train:]
+        else:
+            sources_tr[key] = _images(f, "train", n_train, size, ch, seed).tensor()
+            sources_te[key] = _images(f, "test", n_test, size, ch, seed).tensor()
+    if name == "discriminator":
+        gan = det.cfg.gan or next((str(p) for p in gens.values() if p), "")
+        det.attach(gan)
+    if not sources_tr and det.needs_fake:
+        raise ConfigError(f"train-detector {name} needs --fake DATA|GENERATOR_RUNDIR")
+    if face_crop_scale is not None:
+        det.face_crop_scale = float(face_crop_scale)
+    elif face_crops and real_tr.format == "celeba":
+        det.face_crop_scale = 0.86  # aligned CelebA-layout crops are tighter than MTCNN's box (measured)
+    log(f"training {name} on {len(xr_tr)} real ({real}) + {sum(len(v) for v in sources_tr.values())} fake "
+        f"({', '.join(sources_tr) or 'none'}) images, {ch}x{size}x{size}, device {dev}")
+    t0 = time.perf_counter()
+    det.fit(xr_tr, sources_tr if sources_tr else None, size, ch, face_crops)
+    secs = time.perf_counter() - t0
+    counts = {"train_real": len(xr_tr), "train_fake": sum(len(v) for v in sources_tr.values()),
+              "test_real": len(xr_te), "test_fake": sum(len(v) for v in sources_te.values())}
+    p = None if sources_te else det.predict_proba(xr_te)
+    metrics = det.score(xr_te, torch.cat(list(sources_te.values()))) if sources_te else {
+        "n_real": len(p), "n_fake": 0, "false_positive_rate": float((p >= 0.5).mean())}
+    det.info.update({"real": str(real), "fake": fakes, "counts": counts, "heldout": metrics,
+                     "fit_seconds": round(secs, 2), "seed": seed})
+    return _finish(det, out, metrics, counts, log)
+
+
+def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, Any]:
+    if out is not None:
+        path = Path(out) if Path(out).suffix == TENSOR_SUFFIX else Path(out) / f"{det.name}{TENSOR_SUFFIX}"
+        saved = det.save(path)
+        append_jsonl(store_dir() / "index.jsonl", {"model": det.name, "path": str(saved.resolve()),
+                                                   "created": time.time()})
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        d, k = store_dir(det.name) / stamp, 1
+        while d.exists():
+            k += 1
+            d = store_dir(det.name) / f"{stamp}-{k}"
+        saved = det.save(d / f"{det.name}{TENSOR_SUFFIX}")
+    return {"detector": det.name, "metrics": metrics, "counts": counts, "checkpoint": str(saved), "info": det.info}
+
+
+# ----------------------------------------------------------------------------------------------- detection
+
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given; folders → their image and video files (recursive, sorted, hidden ones skipped)."""
+    from ..media import is_image, is_video
+
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and (is_image(f) or is_video(f))
+                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
+        else:
+            out.append(p)
+    return out
+
+
+def select_detectors(names: Iterable[str] | None, device: str) -> tuple[dict[str, Detector], dict[str, Any]]:
+    """Loaded detectors and skipped ones ({name: {reason, train}}).  ``NAME=PATH`` picks a checkpoint."""
+    parts = [p.strip().partition("=") for item in names or () for p in str(item).split(",") if p.strip()]
+    wanted = [(nm.strip().lower(), ck.strip() or None) for nm, _, ck in parts] if names else [
+        (e.name, None) for e in DETECTORS if e.obj.media in ("image", "video")]
+    loaded: dict[str, Detector] = {}
+    skipped: dict[str, Any] = {}
+    for nm, ck in wanted:
+        cls = DETECTORS.get(nm)
+        if cls.media == "component":
+            raise ConfigError(f"{nm} is a component of blink, not a detector of synthetic media")
+        if cls.trainable and ck is None and find_detector(nm) is None:
+            skipped[nm] = {"reason": "no trained checkpoint", "train": train_hint(nm)}
+            continue
+        loaded[nm] = load_detector(nm, ck, device)
+    return loaded, skipped
+
+
+def verdict(dets: dict[str, dict], blink: dict | None, threshold: float) -> dict[str, Any]:
+    votes = {n: d["p_synthetic"] for n, d in dets.items() if d.get("status") == "ok"}
+    if blink is not None and blink.get("p_synthetic") is not None:
+        votes["blink"] = blink["p_synthetic"]
+    p = float(np.mean(list(votes.values()))) if votes else None
+    label = "undecided" if p is None else ("synthetic" if p >= threshold else "real")
+    return {"label": label, "p_synthetic": None if p is None else round(p, 4), "threshold": threshold,
+            "rests_on": sorted(votes), "rule": VERDICT_RULE}
+
+
+class Detection:
+    """Runs the selected detectors over inputs; lazily builds MTCNN and the eye-openness model."""
+
+    def __init__(self, detectors: dict[str, Detector], skipped: dict[str, Any], device: str = "cpu",
+                 threshold: float = 0.5, out_dir: str | os.PathLike | None = None, video_options=None,
+                 timeline: bool = True, explicit: bool = True):
+        from .video import VideoOptions
+
+        self.dets, self.skipped, self.device, self.threshold = detectors, skipped, device, threshold
+        self.explicit = explicit  # False: the default set, where videos use face-crop detectors only
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.vopts = video_options or VideoOptions()
+        self.vopts.timeline = timeline
+        self._finder = self._eyes = None
+
+    def finder(self):
+        from .faces import FaceFinder
+
+        if self._finder is None:
+            self._finder = FaceFinder(self.device, detect_side=self.vopts.detect_side)
+        return self._finder
+
+    def eyes(self):
+        from .blink import EyeOpenness
+
+        if self._eyes is None:
+            eyestate = load_detector("eyestate", device=self.device) if find_detector("eyestate") else None
+            self._eyes = EyeOpenness(eyestate, self.dets["blink"].cfg.eye_scale)
+        return self._eyes
+
+    def image_dets(self) -> dict[str, Detector]:
+        return {n: d for n, d in self.dets.items() if d.media == "image"}
+
+    def video_dets(self) -> tuple[dict[str, Detector], dict[str, Any]]:
+        """Per-face detectors for videos; by default only those trained on face crops (a detector trained on,
+        say, 28×28 garments says nothing about a video frame), others only when named with --detector."""
+        dets = self.image_dets()
+        if self.explicit:
+            return dets, {}
+        skip = {n: {"reason": "not trained on face crops; name it with --detector to score whole frames",
+                    "train": train_hint(n) + " --face-crops"} for n, d in dets.items() if not d.face_crops}
+        return {n: d for n, d in dets.items() if d.face_crops}, skip
+
+    def run(self, path: Path) -> dict[str, Any]:
+        from ..media import is_video
+
+        t0 = time.perf_counter()
+        res: dict[str, Any] = {"schema": SCHEMA, "path": str(path), "kind": "video" if is_video(path) else "image",
+                               "status": "error", "error": None}
+        try:
+            res.update(self._video(path) if res["kind"] == "video" else self._image(path))
+        except MediatkError as e:
+            res["error"] = str(e)
+            res["seconds"] = round(time.perf_counter() - t0, 3)
+            return res
+        res["skipped"] = {**self.skipped, **res.pop("_skipped", {})}
+        blink = res.get("blink")
+        res["verdict"] = v = verdict(res["detectors"], blink, self.threshold)
+        if v["label"] != "undecided":
+            res["status"] = "ok"
+        elif not self.dets or not (self.image_dets() or res["kind"] == "video"):
+            res["status"], res["error"] = "no_detector", "no trained detector for this kind of input"
+        elif any(d.get("status") == "no_face" for d in res["detectors"].values()) or (
+                blink is not None and blink.get("status") == "no_face"):
+            res["status"] = "no_face"
+        else:
+            res["status"] = "insufficient_evidence"
+        res.setdefault("seconds", round(time.perf_counter() - t0, 3))
+        return res
+
+    def _image(self, path: Path) -> dict[str, Any]:
+        from ..media import read_image
+        from .faces import FaceTracker
+        from .video import detector_input
+
+        img = read_image(path)
+        dets = self.image_dets()
+        face = None
+        if any(d.face_crops for d in dets.values()):
+            face = FaceTracker(min_prob=0.9).choose(self.finder().detect([img])[0])
+        out: dict[str, Any] = {}
+        for name, det in dets.items():
+            base = {"checkpoint": str(det.checkpoint_path) if det.checkpoint_path else None,
+                    "input": "face crop" if det.face_crops else "whole image"}
+            x = detector_input(det, img, face)
+            if x is None:
+                out[name] = {**base, "status": "no_face", "p_synthetic": None}
+                continue
+            out[name] = {**base, "status": "ok", "p_synthetic": round(float(det.predict_proba(x[None])[0]), 4)}
+        return {"image": {"width": int(img.shape[1]), "height": int(img.shape[0])},
+                "face": face.to_json() if face is not None else None, "detectors": out}
+
+    def _video(self, path: Path) -> dict[str, Any]:
+        from .blink import BlinkConfig
+        from .video import VideoAnalysis
+
+        blink = self.dets.get("blink")
+        cfg = blink.cfg if blink is not None else BlinkConfig()
+        self.vopts.dense_fps = cfg.dense_fps if blink is not None else self.vopts.sparse_fps  # no eyes: keyframes only
+        eyes = self.eyes() if blink is not None else None
+        dets, skipped = self.video_dets()
+        va = VideoAnalysis(path, dets, self.finder(), eyes, cfg, self.vopts, self.out_dir)
+        return {**va.run(), "_skipped": skipped}
+
+
+def detect_paths(paths: Iterable[str | os.PathLike], detectors: Iterable[str] | None = None, device: str = "cpu",
+                 threshold: float = 0.5, out_dir: str | os.PathLike | None = None, video_options=None,
+                 timeline: bool = True) -> Iterator[dict[str, Any]]:
+    """Yield one result per input file (see docs/detect-json.md); folders are expanded."""
+    files = expand_inputs(paths)
+    if not files:
+        raise ConfigError("no input files (folders are searched for image and video files)")
+    dets, skipped = select_detectors(detectors, device)
+    if not dets:
+        hints = "; ".join(f"{n}: {s['train']}" for n, s in skipped.items())
+        raise ConfigError(f"no usable detector (none trained); {hints}")
+    run = Detection(dets, skipped, device, threshold, out_dir, video_options, timeline, explicit=bool(detectors))
+    for f in files:
+        yield run.run(f)
+
+
+def detect(path: str | os.PathLike, **kw: Any) -> dict[str, Any]:
+    """One input's result (a convenience over :func:`detect_paths`)."""
+    return next(iter(detect_paths([path], **kw)))

@@ -20,9 +20,9 @@ G.  (The pool is training-time state: it is not checkpointed, so a resumed run r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import torch
 

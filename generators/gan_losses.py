@@ -24,12 +24,13 @@ and three generator losses (Goodfellow's NIPS 2016 tutorial, §3.2):
     J_D = E l_fake − E l_real + λ E_x̂[(‖∇_x̂ f(x̂)‖₂ − 1)²],  x̂ = εx + (1 − ε)x̃, ε ~ U[0, 1],    J_G = −E l_fake
 
 Every G loss decreases as ``l_fake`` grows (the generator wants its images called real); every D loss
-decreases as ``l_real`` grows and as ``l_fake`` shrinks.  ``tests/test_gans.py`` checks these signs.
+decreases as ``l_real`` grows and as ``l_fake`` shrinks (for LSGAN only short of its targets: l_real < 1,
+l_fake > 0, and l_fake < 1 for G; beyond them the squares pull back).  ``tests/test_gans.py`` checks these.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

@@ -33,6 +33,8 @@ k4 s2 convs then two k4 s1 convs; a map of real/fake scores, one per overlapping
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -151,7 +153,7 @@ class MLPGenerator(nn.Module):
         super().__init__()
         dims = [in_dim, *hidden]
         layers: list[nn.Module] = []
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in itertools.pairwise(dims):
             layers += [nn.Linear(a, b), nn.ReLU()]
         layers += [nn.Linear(dims[-1], int(torch.tensor(image_shape).prod())), nn.Tanh()]
         self.net, self.image_shape = nn.Sequential(*layers), tuple(image_shape)
@@ -167,7 +169,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         dims = [int(torch.tensor(image_shape).prod()), *hidden]
         layers: list[nn.Module] = [nn.Flatten()]
-        for a, b in zip(dims[:-1], dims[1:]):
+        for a, b in itertools.pairwise(dims):
             layers += [nn.Linear(a, b), nn.LeakyReLU(0.2)]
         self.trunk = nn.Sequential(*layers)
         self.mbd = MinibatchDiscrimination(dims[-1]) if minibatch_disc else None

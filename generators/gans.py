@@ -15,8 +15,8 @@ networks in :mod:`.gan_nets`.  Options shared by the family (``--loss gan|lsgan|
 and LayerNorm in the critic for ``wgan-gp`` (Gulrajani et al.: a per-sample penalty must not see batch
 statistics).
 
-Conditioning (``cgan``, and ACGAN via ``--aux-classifier``): the condition c (one-hot class or 0/1 attribute
-vector) is concatenated to z at G's input.  ``cgan``'s discriminator is a *projection discriminator*
+Conditioning (``cgan``, and ACGAN via ``--aux-classifier``): the condition c (one-hot class, or the attribute
+vector with 0/1 mapped to −1/+1) is concatenated to z at G's input.  ``cgan``'s discriminator is a *projection discriminator*
 (Miyato & Koyama 2018): D(x, c) = ψ(φ(x)) + ⟨W c, φ(x)⟩ with φ the conv trunk's flattened features, which
 works the same for one-hot classes and multi-hot attributes.  ``--aux-classifier`` adds ACGAN's head
 (Odena et al. 2017): D also predicts c (cross-entropy for classes, BCE per attribute) on real and fake
@@ -25,8 +25,9 @@ images, and G is trained to make its fakes classified as the c they were drawn w
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -39,15 +40,12 @@ from .gan_losses import d_loss, d_stats, g_loss, gradient_penalty
 from .gan_nets import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, aux_classifier_head
 from .nets import parse_widths
 
-LossKind = Literal["gan", "lsgan", "wgan-gp"]
-GForm = Literal["non-saturating", "minimax", "max-likelihood"]
-
 
 @dataclass
 class AdversarialConfig:
     z_dim: int = opt(100, "size of the noise vector z ~ N(0, I)")
-    loss: LossKind = opt("gan", "adversarial loss family")
-    g_loss: GForm = opt("non-saturating", "generator loss for --loss gan (Goodfellow's three forms)")
+    loss: Literal["gan", "lsgan", "wgan-gp"] = opt("gan", "adversarial loss family")
+    g_loss: Literal["non-saturating", "minimax", "max-likelihood"] = opt("non-saturating", "generator loss for --loss gan (Goodfellow's three forms)")
     k: int = opt(0, "discriminator (critic) steps per generator step (0: 1, or 5 for wgan-gp)")
     gp_weight: float = opt(10.0, "gradient-penalty weight λ (wgan-gp)")
     minibatch_disc: bool = opt(False, "minibatch discrimination features in D (Salimans et al. 2016)")
@@ -117,18 +115,22 @@ class AdversarialModel(Generator):
     def _cond(self, y: torch.Tensor) -> torch.Tensor | None:
         return self.condition_vector(y).to(y.device) if self.conditional else None
 
+    def encode_cond(self, cond: torch.Tensor) -> torch.Tensor:
+        """Attributes 0/1 → ±1, so "absent" is a signal of its own (a 0 would vanish from ⟨W c, φ⟩)."""
+        return cond * 2 - 1 if self.attr_names else cond
+
     def g_input(self, latent: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
         if not self.conditional:
             return latent
         if cond is None:
             raise ValueError(f"{self.name} is conditional: give a condition (class label or attributes)")
-        return torch.cat([latent, cond.to(latent.dtype)], 1)
+        return torch.cat([latent, self.encode_cond(cond.to(latent.dtype))], 1)
 
     def discriminate(self, x: torch.Tensor, cond: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(logit per image, D's feature vector); the projection term is added for cgan."""
         logit, h = self.D(x)
         if self.embed is not None and cond is not None:
-            logit = logit + (self.embed(cond.to(h.dtype)) * h).sum(1)
+            logit = logit + (self.embed(self.encode_cond(cond.to(h.dtype))) * h).sum(1)
         return logit, h
 
     def draw_latent(self, n: int, device: torch.device, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -172,7 +174,7 @@ class AdversarialModel(Generator):
             loss = d_loss(kind, r, f)
             if kind == "wgan-gp":
                 logs = {"critic_gap": (r.mean() - f.mean()).detach()}
-                gp = gradient_penalty(lambda t: self.discriminate(t, cond)[0], x, fake)
+                gp = gradient_penalty(lambda t, c=cond: self.discriminate(t, c)[0], x, fake)
                 loss = loss + self.cfg.gp_weight * gp
                 logs["gp"] = gp.detach()
             else:
@@ -232,7 +234,7 @@ class DCGAN(AdversarialModel):
 
 @dataclass
 class WGANGPConfig(DCGANConfig):
-    loss: LossKind = opt("wgan-gp", "adversarial loss family")
+    loss: Literal["gan", "lsgan", "wgan-gp"] = opt("wgan-gp", "adversarial loss family")
 
 
 @register("wgan-gp", "WGAN-GP: DCGAN nets, Wasserstein critic with gradient penalty 10, n_critic 5, LayerNorm")
@@ -242,7 +244,7 @@ class WGANGP(DCGAN):
 
 @dataclass
 class LSGANConfig(DCGANConfig):
-    loss: LossKind = opt("lsgan", "adversarial loss family")
+    loss: Literal["gan", "lsgan", "wgan-gp"] = opt("lsgan", "adversarial loss family")
 
 
 @register("lsgan", "LSGAN: DCGAN nets with least-squares losses (a=0, b=c=1)")
@@ -255,4 +257,4 @@ class CGAN(DCGAN):
     needs = "labels"
 
 
-from . import cyclegan, infogan  # noqa: E402,F401  (registration)
+from . import cyclegan, infogan  # noqa: F401  (registration)

@@ -107,8 +107,13 @@ def generate(model_name: str, checkpoint: str | os.PathLike | None = None, n: in
     ckpt = Path(getattr(model, "checkpoint_meta", {}).get("path", checkpoint or ""))
     gen = torch.Generator().manual_seed(seed)
     want = parse_attr_requests(model, attrs)
-    if hasattr(model, "generate_special") and any(v is not None for v in extra.values()):
-        images = model.generate_special(n=n, gen=gen, **extra)  # e.g. InfoGAN --code, CycleGAN --input
+    special = {k: v for k, v in extra.items() if v is not None}
+    if special and not hasattr(model, "generate_special"):
+        raise ConfigError(f"{model.name} does not take {', '.join('--' + k for k in special)}")
+    if special:
+        if "direction" in special:
+            special["inputs"] = list(inputs)
+        images = model.generate_special(n=n, gen=gen, **special)  # e.g. InfoGAN --code, CycleGAN --input
         return GenerateResult(images.cpu(), None, ckpt, {"n": len(images)})
     if interpolate:
         steps = max(2, n)

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from mediatk.arena import Arena, ArenaConfig, run_arena
+from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, run_arena
 from mediatk.errors import ConfigError
 
 TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion", "auc_recovery", "auc_forgetting",
@@ -18,7 +18,7 @@ TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion"
 
 def tiny(out, **kw) -> ArenaConfig:
     base = dict(data="fashion-mnist", generators=["dcgan", "vae"], detectors=["cnn", "spectrum"], rounds=1,
-                out=str(out), budget="tiny", seed=0, device="cpu", image_size=32)
+                out=str(out), budget="tiny", seed=0, device="cpu", image_size=32, generator_options=SMALL_NETS)
     return ArenaConfig(**{**base, **kw})
 
 

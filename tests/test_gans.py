@@ -9,8 +9,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from mediatk.generators import from_checkpoint
 from mediatk.generators.cyclegan import CycleGAN, ImagePool, pair_rows
 from mediatk.generators.engine import Feed, PairFeed, TrainConfig, fit
@@ -20,6 +18,7 @@ from mediatk.generators.train import load_training_data
 from mediatk.options import parse_options
 from mediatk.registry import GENERATORS
 from mediatk.runs import RunDir
+from torch import nn
 
 SMALL = ["--g-width", "8", "--d-width", "8"]
 MODELS = {  # name: (data, image size, attrs, options)
@@ -77,8 +76,9 @@ def test_contract_one_step(name, tmp_path, shared_data):
 
 
 def test_losses_signs_and_values():
-    r = torch.tensor([2.0, 0.5, -1.0], requires_grad=True)
-    f = torch.tensor([-2.0, 0.0, 1.0], requires_grad=True)
+    # logits where every loss still has work to do (LSGAN's targets are 1 and 0: beyond them it pulls back)
+    r = torch.tensor([0.9, 0.5, -1.0], requires_grad=True)
+    f = torch.tensor([0.1, 0.5, 0.9], requires_grad=True)
     for kind in ("gan", "lsgan", "wgan-gp"):
         for form in (G_FORMS if kind == "gan" else ("non-saturating",)):
             (gr, gf) = torch.autograd.grad(d_loss(kind, r, f), (r, f))
@@ -102,7 +102,7 @@ def test_losses_signs_and_values():
     for norm, want in ((1.0, 0.0), (3.0, 4.0)):
         w = torch.randn(12)
         w = w / w.norm() * norm
-        gp = gradient_penalty(lambda x: x.flatten(1) @ w, torch.randn(5, 3, 2, 2), torch.randn(5, 3, 2, 2))
+        gp = gradient_penalty(lambda x, w=w: x.flatten(1) @ w, torch.randn(5, 3, 2, 2), torch.randn(5, 3, 2, 2))
         assert abs(gp.item() - want) < 1e-4
 
 
@@ -153,14 +153,15 @@ def test_pair_rows_layout():
 
 def test_infogan_q_recovers_categorical_code(tmp_path, shared_data):
     torch.manual_seed(0)
-    model, res, _ = fit_tiny("infogan", tmp_path, steps=150, batch=32, limit=2000,
+    model, _, _ = fit_tiny("infogan", tmp_path, steps=80, batch=32, limit=1000,
                              options=SMALL + ["--z-dim", "16"])
     gen = torch.Generator().manual_seed(5)
     lat = model.sample_noise(400, gen)
     with torch.no_grad():
         pred, _ = model.predict_codes(model.sample(400, noise=lat))
     acc = (pred == model.split_codes(lat)[0]).float().mean().item()
-    assert acc > 0.2, f"Q accuracy {acc:.3f} (chance 0.1) after 150 steps"
+    print(f"InfoGAN Q accuracy on its own samples after 80 steps: {acc:.3f} (chance 0.1)")
+    assert acc > 0.2, f"Q accuracy {acc:.3f} (chance 0.1) after 80 steps"
     grid = model.generate_special(n=64, gen=gen, code=0)
     assert grid.shape == (100, 1, 28, 28)  # 10 noise rows × 10 categories
     assert model.generate_special(n=64, gen=gen, code=2).shape == (81, 1, 28, 28)
@@ -168,22 +169,30 @@ def test_infogan_q_recovers_categorical_code(tmp_path, shared_data):
 
 def test_cli_train_generate_and_errors(cli, tmp_path, shared_data):
     run = tmp_path / "dc"
-    code, out, err = cli("train", "dcgan", "--data", "fashion-mnist", "--steps", "3", "--image-size", "32",
+    code, _, err = cli("train", "dcgan", "--data", "fashion-mnist", "--steps", "3", "--image-size", "32",
                          "--quiet", "--out", run, "--limit", "256", "--g-width", "16", "--d-width", "16")
     assert code == 0, err
-    code, out, err = cli("generate", "--model", "dcgan", "--checkpoint", run, "-n", "8", "--out", tmp_path / "x.png")
+    code, _, err = cli("generate", "--model", "dcgan", "--checkpoint", run, "-n", "8", "--out", tmp_path / "x.png")
     assert code == 0, err
     assert (tmp_path / "x.png").stat().st_size > 0
     crun = tmp_path / "cg"
-    code, out, err = cli("train", "cgan", "--data", "celeba-genki-smiling", "--attr", "smiling", "--steps", "1",
+    code, _, err = cli("train", "cgan", "--data", "celeba-genki-smiling", "--attr", "smiling", "--steps", "1",
                          "--image-size", "32", "--quiet", "--out", crun, "--limit", "32", *SMALL)
     assert code == 0, err
-    code, out, err = cli("generate", "--model", "cgan", "--checkpoint", crun, "-n", "4", "--attr", "smiling=0",
+    code, _, err = cli("generate", "--model", "cgan", "--checkpoint", crun, "-n", "4", "--attr", "smiling=0",
                          "--out", tmp_path / "c.png")
     assert code == 0, err
-    code, out, err = cli("generate", "--model", "cgan", "--checkpoint", crun, "-n", "4", "--attr", "nonexistent",
+    code, _, err = cli("generate", "--model", "cgan", "--checkpoint", crun, "-n", "4", "--attr", "nonexistent",
                          "--out", tmp_path / "bad.png")
     assert code != 0
     assert len(err.strip().splitlines()) == 1 and "Smiling" in err
-    code, out, err = cli("generate", "--model", "dcgan", "--checkpoint", run, "--code", "0", "--out", tmp_path / "y.png")
-    assert code != 0 and len(err.strip().splitlines()) == 1
+
+
+def test_cyclegan_translates_files(tmp_path, shared_data):
+    model, _, _ = fit_tiny("cyclegan", tmp_path)
+    test_a = shared_data / "smile2neutral" / "testA"
+    grid = model.generate_special(n=3, direction="a2b", inputs=[str(test_a)])
+    assert grid.shape == (6, 3, 32, 32)  # 3 inputs above their 3 translations
+    assert grid.min() >= -1 and grid.max() <= 1
+    with pytest.raises(Exception, match="--input"):
+        model.generate_special(n=3, direction="a2b", inputs=[])

@@ -539,8 +539,13 @@ def demo_config(out: str, seed: int = 0, device: str = "cpu") -> ArenaConfig:
         data = "digits"
     return ArenaConfig(data=data, generators=["dcgan", "vae"], detectors=["cnn", "spectrum"], rounds=2, out=out,
                        budget="quick", seed=seed, device=device, image_size=32, evasion="finetune", lam=1.0,
-                       overrides=DEMO_OVERRIDES)
+                       cross=False, overrides=DEMO_OVERRIDES, generator_options=SMALL_NETS)
 
 
-DEMO_OVERRIDES: dict[str, Any] = dict(n_real_train=1000, n_real_test=500, n_fake_train=1000, n_fake_test=500,
-                                      gen_steps=300, evade_steps=60, det_steps=120, quality_n=500, robust_n=200)
+#: narrow networks: a CPU trains them in seconds (used by the demo and the tests)
+SMALL_NETS: dict[str, dict[str, Any]] = {"dcgan": {"g_width": 16, "d_width": 16}, "vae": {"width": 16}}
+
+
+DEMO_OVERRIDES: dict[str, Any] = dict(n_real_train=800, n_real_test=400, n_fake_train=800, n_fake_test=400,
+                                      gen_steps=300, evade_steps=60, det_steps=60, quality_n=400, robust_n=200,
+                                      feature_steps=150)

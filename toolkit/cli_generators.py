@@ -82,11 +82,10 @@ def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, d
     extra = {}
     if direction is not None:
         extra["direction"] = direction
-        extra["inputs"] = list(inputs)
     if code is not None:
         extra["code"] = code
     res = generate(model_name, checkpoint, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
-                   inputs=[] if direction else list(inputs), seed=seed, device=device, **extra)
+                   inputs=list(inputs), seed=seed, device=device, **extra)
     outp = Path(out)
     if outp.suffix.lower() in (".png", ".jpg", ".jpeg"):
         nrow = len(res.images) if interpolate else None

@@ -133,3 +133,17 @@ def test_torchrun_data_parallel_on_cpu(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.count("trained 4 steps") == 1          # only rank 0 reports
     assert (tmp_path / "ddp" / "checkpoints" / "last.safetensors").is_file()
+
+
+def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
+    run = tmp_path / "g"
+    code, out, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "4", "--limit", "128", "--quiet",
+                         "--out", run, "--eval-every", "2", "--eval-n", "64", "--eval-feature-steps", "5",
+                         "--width", "8")
+    assert code == 0, err
+    assert "features" in err                                    # the evaluator states its features
+    assert (run / "checkpoints" / "best.safetensors").is_file()
+    from mediatk.fileio import read_jsonl
+
+    evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval/fid" in r]
+    assert [r["step"] for r in evals] == [2, 4]

@@ -27,10 +27,15 @@ from .cli import device_option, main, seed_option
 @click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm per optimiser step.")
 @click.option("--ckpt-every", type=int, default=500, show_default=True)
 @click.option("--sample-every", type=int, default=0, help="Write a sample grid every N steps (0: at the end).")
+@click.option("--eval-every", type=int, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
+@click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
+@click.option("--eval-n", type=int, default=1000, show_default=True, help="Generated images per evaluation.")
+@click.option("--eval-feature-steps", type=int, default=None, help="Training steps of the FID feature net.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
-              resume, ema, grad_clip, ckpt_every, sample_every, quiet) -> None:
+              resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_steps,
+              quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .errors import ConfigError
     from .generators.train import train
@@ -38,6 +43,18 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
     kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet)
+    evaluator = None
+    if eval_every and eval_every > 0:
+        import json
+        from pathlib import Path as _P
+
+        from .quality import QualityEvaluator
+
+        eval_data = data if resume is None else json.loads((_P(resume) / "config.json").read_text())["data"]
+        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps,
+                                     log=lambda s: click.echo(s, err=True))
+        kw.update(eval_every=eval_every, best_metric=best_metric)
+    kw["evaluator"] = evaluator
     if resume is not None:
         if ctx.args:
             raise ConfigError("model options cannot change on --resume; they come from the run's config.json")

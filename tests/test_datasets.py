@@ -45,7 +45,7 @@ SHARED_SETS = ["celeba-genki-smiling", "celeba-mini", "eyes-open-closed", "face-
 
 @pytest.fixture(scope="module")
 def shared_data() -> Path:
-    path = Path(__file__).resolve().parents[2] / "shared" / "data"
+    path = (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
     if not path.is_dir():
         pytest.fail(f"the shared data folder {path} is missing; these tests need the real data sets")
     missing = [s for s in SHARED_SETS if not (path / s).is_dir()]

@@ -40,7 +40,7 @@ from PIL import Image
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    root = (Path(__file__).resolve().parents[2] / "shared" / "data").resolve()
     if not (root / "face-videos" / "labels.csv").is_file():
         pytest.fail(f"real data not found at {root} (expected ../shared/data from the repository root)")
     return root

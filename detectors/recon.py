@@ -51,29 +51,18 @@ def build_generator(kind: str, image_shape: tuple[int, ...], options: dict[str, 
 
 def train_inline(model, images: torch.Tensor, steps: int, batch_size: int, device: torch.device,
                  seed: int = 0) -> float:
-    """Train a registered generator with its own ``training_step`` (no run directory); returns last loss."""
-    from ..generators.base import StepContext
+    """Train a registered generator on ``images`` with the one training engine, in memory (no run
+    directory); returns the last logged loss."""
+    from ..generators.engine import Feed, TrainConfig, fit
 
-    g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model.to(device).train()
-    opts = model.configure_optimizers()
-    bs = min(batch_size, len(images))
-
-    def next_batch():
-        idx = torch.randint(len(images), (bs,), generator=g)
-        return images[idx].to(device), torch.full((bs,), -1, dtype=torch.long, device=device)
-
-    loss = float("nan")
-    for step in range(steps):
-        for upd in model.training_step(next_batch(), StepContext(step, device, next_batch)):
-            opt = opts[upd.optimizer]
-            opt.zero_grad(set_to_none=True)
-            upd.loss.backward()
-            opt.step()
-            loss = float(upd.loss.detach())
+    targets = torch.full((len(images),), -1, dtype=torch.long)
+    res = fit(model, Feed(images, targets, batch_size, seed=seed), None,
+              TrainConfig(steps=steps, batch_size=batch_size, device=str(device), seed=seed, progress=False,
+                          log_every=max(1, steps)))
     model.eval()
-    return loss
+    last = res.history[-1] if res.history else {}
+    return float(next((v for k, v in last.items() if k.endswith("_loss")), float("nan")))
 
 
 @torch.no_grad()

@@ -135,10 +135,10 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    run: RunDir
+    run: RunDir | None
     step: int
     history: list[dict[str, Any]]
-    last_checkpoint: Path
+    last_checkpoint: Path | None
     best_checkpoint: Path | None
     seconds: float
     images_seen: int
@@ -212,10 +212,14 @@ def _scalar(v: Any) -> float:
 # the loop
 
 
-def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
+def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainConfig,
         resume: str | Path | None = None,
         evaluator: Callable[[Generator, int], dict[str, float]] | None = None) -> TrainResult:
-    """Train ``model`` on ``feed`` for ``tc.steps`` steps (total, counting resumed ones)."""
+    """Train ``model`` on ``feed`` for ``tc.steps`` steps (total, counting resumed ones).
+
+    ``run=None`` trains in memory only (no checkpoints, samples or metrics files): how detectors train the
+    autoencoders inside them with this same engine.
+    """
     world, rank, local = _dist_info()
     device = resolve_device(tc.device)
     if world > 1 and device.type == "cuda":
@@ -223,6 +227,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
     if world > 1:
         _init_distributed(device)
     is_main = rank == 0
+    writes = is_main and run is not None
     if device.type == "cpu":
         flush_denormals()
     seed_everything(tc.seed + rank)
@@ -249,7 +254,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
         feed.load_state(ckpt.extra["feed"])
         _set_rng_state(ckpt.extra["rng"], device)
         best_value = ckpt.extra.get("best_value")
-        if run.ckpt("best").with_suffix(".safetensors").is_file():
+        if run is not None and run.ckpt("best").with_suffix(".safetensors").is_file():
             best_path = run.ckpt("best").with_suffix(".safetensors")
         if step >= tc.steps:
             raise TrainingError(f"{resume} is already at step {step}; ask for more with --steps N (> {step})")
@@ -298,7 +303,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
         bar = tqdm(total=tc.steps, initial=step, desc=model.name, unit="step", dynamic_ncols=True, leave=False)
 
     window: dict[str, list[float]] = {}
-    last_good: Path | None = run.latest_checkpoint()
+    last_good: Path | None = run.latest_checkpoint() if run is not None else None
     images_seen = 0
     batch_size = getattr(feed, "batch_size", 0)
 
@@ -352,12 +357,12 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
                    **logs}
             history.append(rec)
             window = {}
-            if is_main:
+            if writes:
                 run.log(rec)
-        if is_main and tc.sample_every and step % tc.sample_every == 0 and step < tc.steps:
+        if writes and tc.sample_every and step % tc.sample_every == 0 and step < tc.steps:
             sample_grid(f"step-{step:08d}")
         do_eval = evaluator is not None and (step == tc.steps or (tc.eval_every and step % tc.eval_every == 0))
-        if do_eval and is_main:
+        if do_eval and writes:
             res = evaluate()
             rec = {"step": step, **{f"eval/{k}": v for k, v in res.items()}}
             history.append(rec)
@@ -370,13 +375,13 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir, tc: TrainConfig,
                     if better:
                         best_value = res[key]
                         best_path = save("best", logs)
-        if is_main and (step % tc.ckpt_every == 0 or step == tc.steps):
+        if writes and (step % tc.ckpt_every == 0 or step == tc.steps):
             last_good = save("last", logs)
     if bar is not None:
         bar.close()
-    if is_main:
+    if writes:
         sample_grid("final")
-    last = run.ckpt("last").with_suffix(".safetensors")
+    last = run.ckpt("last").with_suffix(".safetensors") if run is not None else None
     return TrainResult(run=run, step=step, history=history, last_checkpoint=last, best_checkpoint=best_path,
                        seconds=time.perf_counter() - t_start, images_seen=images_seen)
 
@@ -393,10 +398,13 @@ def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, d
     save_grid(imgs, path)
 
 
-def _fit_offline(model: Generator, feed: Any, run: RunDir, tc: TrainConfig, t_start: float) -> TrainResult:
+def _fit_offline(model: Generator, feed: Any, run: RunDir | None, tc: TrainConfig, t_start: float) -> TrainResult:
     """Models fitted in one shot (PCA): all training images at once, one checkpoint."""
     images = feed.images if hasattr(feed, "images") else feed.a.images
     logs = model.fit_offline(images.to(next(iter(model.buffers()), torch.empty(0)).device))
+    if run is None:
+        return TrainResult(run=None, step=1, history=[{"step": 1, **logs}], last_checkpoint=None,
+                           best_checkpoint=None, seconds=time.perf_counter() - t_start, images_seen=len(images))
     rec = {"step": 1, "time": round(time.perf_counter() - t_start, 3), **logs}
     run.log(rec)
     meta = {"model": model.name, "spec": model.spec(), "step": 1, "seed": tc.seed,

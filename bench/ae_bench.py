@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from mediatk.datasets import load_images
 from mediatk.fileio import write_json, write_text
 from mediatk.generators import create

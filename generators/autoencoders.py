@@ -21,8 +21,9 @@ over the batch, so penalties compare on the scale of one image.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -308,4 +309,4 @@ class ContractiveAE(Autoencoder):
 
 
 ALL: list[type[Any]] = [PlainAE, DenoisingAE, SparseAE, KSparseAE, ContractiveAE]
-__all__ = ["Autoencoder", "AEConfig", "kl_sparsity", "corrupt", "quantise", "top_k_mask", "ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "AEConfig", "Autoencoder", "corrupt", "kl_sparsity", "quantise", "top_k_mask"]

@@ -159,4 +159,4 @@ def run_dir_of(result: TrainResult) -> Path:
     return result.run.path
 
 
-__all__ = ["train", "resume_run", "load_training_data", "Feed", "RunDir"]
+__all__ = ["Feed", "RunDir", "load_training_data", "resume_run", "train"]

@@ -8,8 +8,9 @@ KL = ½ Σ_j (μ_j² + σ_j² − log σ_j² − 1).  Sampling decodes z ~ N(0, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Literal
+from typing import Literal
 
 import torch
 from torch import nn

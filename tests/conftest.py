@@ -50,7 +50,6 @@ def shared_data() -> Path:
 def cli():
     """Run the CLI in-process: returns (exit_code, stdout, stderr)."""
     from click.testing import CliRunner
-
     from mediatk.cli import main
 
     def run(*args: str):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from mediatk.generators import create
 from mediatk.generators.autoencoders import corrupt, kl_sparsity, quantise, top_k_mask
 from mediatk.generators.vae import kl_normal

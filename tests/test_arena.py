@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, run_arena
 from mediatk.errors import ConfigError
 

@@ -10,7 +10,6 @@ import math
 
 import pytest
 import torch
-
 from mediatk.generators import create, from_checkpoint
 from mediatk.generators.engine import Feed, PairFeed, TrainConfig, fit
 from mediatk.registry import GENERATORS

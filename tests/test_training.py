@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from mediatk.generators import create, from_checkpoint
 from mediatk.generators.engine import Feed, TrainConfig, fit
 from mediatk.generators.train import train

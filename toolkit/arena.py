@@ -29,9 +29,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -241,10 +242,7 @@ class Arena:
 
             kw = dict(image_size=self.cfg.image_size, channels=self.cfg.channels, seed=self.cfg.seed)
             tr = load_images(self.cfg.data, split="train", limit=self.b["n_real_train"], **kw)
-            try:
-                te = load_images(self.cfg.data, split="test", limit=self.b["n_real_test"], **kw)
-            except DataError:
-                raise
+            te = load_images(self.cfg.data, split="test", limit=self.b["n_real_test"], **kw)
             if len(tr) < 8 or len(te) < 8:
                 raise DataError(f"{self.cfg.data}: too few images for an arena ({len(tr)} train, {len(te)} test)")
             self._real = {"train": tr.tensor(), "test": te.tensor(), "name": tr.name,
@@ -265,8 +263,8 @@ class Arena:
 
     # ---- stages --------------------------------------------------------------------------------------------
     def train_generator(self, g: str) -> None:
-        from .generators.engine import Feed, TrainConfig, fit
         from .generators.base import create, from_checkpoint
+        from .generators.engine import Feed, TrainConfig, fit
         from .runs import RunDir
 
         run_dir = self.gen_dir(g, 0)
@@ -494,7 +492,7 @@ class Arena:
             "config": json.loads(json.dumps(asdict(self.cfg))), "budget": self.b, "data": self.cfg.data,
             "dataset": real["name"], "splits": real["splits"], "image_size": self.cfg.image_size,
             "channels": int(real["train"].shape[1]), "seed": self.cfg.seed,
-            "n_real_train": int(len(real["train"])), "n_real_test": int(len(real["test"])),
+            "n_real_train": len(real["train"]), "n_real_test": len(real["test"]),
             "n_fake_train_per_generator": self.b["n_fake_train"], "n_fake_test_per_generator": self.b["n_fake_test"],
             "detector_training": "real-train vs the pooled train fakes of every generator"
                                  + (" of every round so far" if self.cfg.accumulate else " of the current round"),
@@ -533,7 +531,7 @@ def demo_config(out: str, seed: int = 0, device: str = "cpu") -> ArenaConfig:
     from .datasets import resolve
 
     try:
-        fmt, path = resolve("fashion-mnist")
+        _, path = resolve("fashion-mnist")
         data = "fashion-mnist" if path is not None else "digits"
     except Exception:  # noqa: BLE001 - any failure to find it means: use the offline default
         data = "digits"

@@ -15,7 +15,7 @@ from . import __version__
 from .errors import MediatkError
 
 
-def fail(message: str, code: int = 2) -> "click.exceptions.Exit":
+def fail(message: str, code: int = 2) -> click.exceptions.Exit:
     click.echo(f"mediatk: error: {' '.join(str(message).split())}", err=True)
     return click.exceptions.Exit(code)
 
@@ -73,7 +73,7 @@ def models_cmd(name) -> None:
         reg = GENERATORS if name in GENERATORS else DETECTORS
         e = reg.entry(name)
         click.echo(f"{e.name}: {e.summary}")
-        for flag, default, help_text in describe_options(getattr(e.obj, "Config")):
+        for flag, default, help_text in describe_options(e.obj.Config):
             click.echo(f"  {flag:<22} {default:<10} {help_text}")
         return
 
@@ -87,7 +87,7 @@ def models_cmd(name) -> None:
 
 
 # Command groups register themselves on import.
-from . import cli_data  # noqa: E402,F401
+from . import cli_data  # noqa: F401
 
 for _mod in ("cli_generators", "cli_detectors", "cli_arena", "cli_evaluate"):
     try:

@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args, get_origin
 from .errors import ConfigError
 
 
-def opt(default: Any, help: str = "", **kw: Any) -> Any:  # noqa: A002 - mirrors click's naming
+def opt(default: Any, help: str = "", **kw: Any) -> Any:
     """A dataclass field with a help text: ``code_size: int = opt(32, "size of the code")``."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})

@@ -7,8 +7,9 @@ takes to be picked up.  Modules register at import; :func:`load_builtin` imports
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import ConfigError
 

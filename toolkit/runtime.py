@@ -83,7 +83,7 @@ class Precision:
     dtype: torch.dtype = torch.bfloat16
 
     @classmethod
-    def for_device(cls, device: torch.device, amp: bool | None = None) -> "Precision":
+    def for_device(cls, device: torch.device, amp: bool | None = None) -> Precision:
         use = device.type == "cuda" if amp is None else (amp and device.type == "cuda")
         return cls(enabled=bool(use))
 

@@ -191,6 +191,8 @@ def _fmt(s: float) -> str:
 class Arena:
     def __init__(self, cfg: ArenaConfig, resume: bool = False, echo: Callable[[str], None] = print):
         validate(cfg)
+        if not cfg.generator_options and cfg.budget in ("tiny", "quick"):
+            cfg.generator_options = dict(SMALL_NETS)  # CPU-sized nets; --budget full keeps the models' defaults
         self.cfg = cfg
         self.b = cfg.budget_values()
         self.out = Path(cfg.out)

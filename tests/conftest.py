@@ -38,6 +38,18 @@ def _isolated_env(tmp_path_factory):
             os.environ[k] = v
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of small models.  On 2 cores shared with other jobs, 2 threads made
+    the detector modules 5-17x slower (OpenMP barriers waiting for a core); idle, 1 thread costs < 2x."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared real-data folder; a hard failure (never a skip) when it is missing."""

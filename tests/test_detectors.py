@@ -18,16 +18,7 @@ from PIL import Image
 N_TRAIN, N_TEST = 1500, 500
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """The models here are small: one intra-op thread.  On 2 cores shared with other jobs, 2 threads made
-    this module 5-17x slower (OpenMP barriers waiting for a core); on an idle machine 1 thread costs < 2x."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,16 @@ def load_training_data(model_cls: type[Generator], data: str, image_size: int | 
     return images, targets, info
 
 
+def build_feed(cls: type[Generator], images: Any, targets: Any, batch_size: int, seed: int):
+    """``(feed, image_shape, n_train)`` for what :func:`load_training_data` returned."""
+    if cls.needs == "unpaired":
+        a, b = images
+        feed: Any = PairFeed(make_feed(a, torch.zeros(len(a)), batch_size, seed),
+                             make_feed(b, torch.zeros(len(b)), batch_size, seed + 1))
+        return feed, tuple(a.shape[1:]), len(a)
+    return make_feed(images, targets, batch_size, seed), tuple(images.shape[1:]), len(images)
+
+
 def train(model: str | None = None, data: str | None = None, steps: int | None = None, epochs: float | None = None, batch_size: int = 64,
           image_size: int | None = None, channels: int | None = None, attrs: list[str] | None = None,
           device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
@@ -65,16 +75,7 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     else:
         cfg = parse_options(cls.Config, options or [])
     images, targets, info = load_training_data(cls, data, image_size, channels, attrs, limit=limit)
-    if cls.needs == "unpaired":
-        a, b = images
-        shape = tuple(a.shape[1:])
-        feed: Any = PairFeed(make_feed(a, torch.zeros(len(a)), batch_size, seed),
-                             make_feed(b, torch.zeros(len(b)), batch_size, seed + 1))
-        n = len(a)
-    else:
-        shape = tuple(images.shape[1:])
-        feed = make_feed(images, targets, batch_size, seed)
-        n = len(images)
+    feed, shape, n = build_feed(cls, images, targets, batch_size, seed)
     num_classes = len(info.get("classes") or []) if not attrs else 0
     if cls.needs == "labels" and not attrs and not num_classes and targets is not None:
         num_classes = int(targets.max()) + 1
@@ -132,15 +133,7 @@ def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: flo
     images, targets, info = load_training_data(cls, config["data"], config["image_size"], config["channels"],
                                                config["attrs"], limit=config.get("limit"))
     bs, seed = config["batch_size"], config["seed"]
-    if cls.needs == "unpaired":
-        a, b = images
-        shape = tuple(a.shape[1:])
-        feed: Any = PairFeed(make_feed(a, torch.zeros(len(a)), bs, seed), make_feed(b, torch.zeros(len(b)), bs, seed + 1))
-        n = len(a)
-    else:
-        shape = tuple(images.shape[1:])
-        feed = make_feed(images, targets, bs, seed)
-        n = len(images)
+    feed, shape, n = build_feed(cls, images, targets, bs, seed)
     from ..checkpoint import read_meta
 
     spec = read_meta(ck)["spec"]

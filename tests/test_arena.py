@@ -164,3 +164,11 @@ def test_existing_arena_needs_resume(arena_run):
     out, _ = arena_run
     with pytest.raises(ConfigError, match="--resume"):
         Arena(tiny(out), echo=lambda s: None)
+
+
+def test_report_without_results_is_one_line(cli, tmp_path):
+    code, _, err = cli("report", tmp_path)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "no results.json" in err
+    (tmp_path / "results.json").write_text("{not json")
+    code, _, err = cli("report", tmp_path)
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "not valid JSON" in err

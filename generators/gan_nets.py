@@ -183,25 +183,61 @@ class MLPDiscriminator(nn.Module):
         return self.head(h).view(-1), h
 
 
-class DCGenerator(nn.Module):
-    """DCGAN generator (see the module docstring); ``in_dim`` = z (+ condition / codes)."""
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm whose scale and shift are functions of the condition c (de Vries et al. 2017; Miyato & Koyama
+    2018's generator): y = (1 + γ(c)) · BN(x) + β(c), with γ, β linear in c and zero at initialisation, so the
+    layer starts as a plain BatchNorm and the condition reaches every stage of G, not only its input."""
 
-    def __init__(self, in_dim: int, image_shape: tuple[int, int, int], width: int = 64, upsample: str = "transpose"):
+    def __init__(self, ch: int, cond_dim: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(ch, affine=False)
+        self.gamma, self.beta = nn.Linear(cond_dim, ch, bias=False), nn.Linear(cond_dim, ch)
+        for lin in (self.gamma, self.beta):
+            nn.init.zeros_(lin.weight)
+        nn.init.zeros_(self.beta.bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        g, b = self.gamma(c.to(x.dtype)), self.beta(c.to(x.dtype))
+        return self.bn(x) * (1 + g)[:, :, None, None] + b[:, :, None, None]
+
+
+class DCGenerator(nn.Module):
+    """DCGAN generator (see the module docstring); ``in_dim`` = z (+ condition / codes).
+
+    With ``cbn_dim`` > 0 the last ``cbn_dim`` entries of the input are the condition, which (besides entering
+    the first layer with z) sets the scale and shift of every BatchNorm (:class:`ConditionalBatchNorm2d`).
+    """
+
+    def __init__(self, in_dim: int, image_shape: tuple[int, int, int], width: int = 64, upsample: str = "transpose",
+                 cbn_dim: int = 0):
         super().__init__()
         c, size, _ = image_shape
         start, n = spatial_plan(size)
-        ch = width * 2 ** (n - 1)
+        ch, self.cbn_dim = width * 2 ** (n - 1), int(cbn_dim)
+
+        def bn(k: int) -> nn.Module:
+            return ConditionalBatchNorm2d(k, self.cbn_dim) if self.cbn_dim else nn.BatchNorm2d(k)
+
         layers: list[nn.Module] = [nn.Unflatten(1, (in_dim, 1, 1)), nn.ConvTranspose2d(in_dim, ch, start, 1, 0, bias=False),
-                                   nn.BatchNorm2d(ch), nn.ReLU(True)]
+                                   bn(ch), nn.ReLU(True)]
         for _ in range(n - 1):
-            layers += [up_layer(ch, ch // 2, upsample), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [up_layer(ch, ch // 2, upsample), bn(ch // 2), nn.ReLU(True)]
             ch //= 2
         layers += [up_layer(ch, c, upsample), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(init_dcgan)
+        for m in self.modules():  # init_dcgan drew γ, β's linear weights: conditional BN starts as plain BN
+            if isinstance(m, ConditionalBatchNorm2d):
+                nn.init.zeros_(m.gamma.weight)
+                nn.init.zeros_(m.beta.weight)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
+        if not self.cbn_dim:
+            return self.net(z)
+        cond, x = z[:, -self.cbn_dim:], z
+        for m in self.net:
+            x = m(x, cond) if isinstance(m, ConditionalBatchNorm2d) else m(x)
+        return x
 
 
 class DCDiscriminator(nn.Module):

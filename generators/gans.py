@@ -16,7 +16,9 @@ and LayerNorm in the critic for ``wgan-gp`` (Gulrajani et al.: a per-sample pena
 statistics).
 
 Conditioning (``cgan``, and ACGAN via ``--aux-classifier``): the condition c (one-hot class, or the attribute
-vector with 0/1 mapped to −1/+1) is concatenated to z at G's input.  ``cgan``'s discriminator is a *projection discriminator*
+vector with 0/1 mapped to −1/+1) is concatenated to z at G's input and, by default (``--g-cond cbn``), also
+sets the scale and shift of each of G's BatchNorms (conditional BatchNorm), so that every stage sees it: with
+the condition at the input alone, G ignored it for the first ~2000 steps on celeba-genki-smiling.  ``cgan``'s discriminator is a *projection discriminator*
 (Miyato & Koyama 2018): D(x, c) = ψ(φ(x)) + ⟨W c, φ(x)⟩ with φ the conv trunk's flattened features, which
 works the same for one-hot classes and multi-hot attributes.  ``--aux-classifier`` adds ACGAN's head
 (Odena et al. 2017): D also predicts c (cross-entropy for classes, BCE per attribute) on real and fake
@@ -214,6 +216,8 @@ class DCGANConfig(AdversarialConfig):
     d_width: int = opt(64, "D channels at the first stage (ndf)")
     upsample: Literal["transpose", "subpixel", "resize"] = opt("transpose", "G's ×2 up-sampling layer")
     d_norm: Literal["auto", "batch", "layer", "none"] = opt("auto", "D normalisation (auto: batch; layer for wgan-gp)")
+    g_cond: Literal["cbn", "concat"] = opt("cbn", "conditional G (cgan, --aux-classifier): condition concatenated "
+                                                  "to z, and with cbn also setting every BatchNorm's scale/shift")
 
 
 @register("dcgan", "DCGAN (Radford et al.): conv G/D, BatchNorm, transpose|subpixel|resize up-sampling")
@@ -228,7 +232,8 @@ class DCGAN(AdversarialModel):
         if c.loss == "wgan-gp" and norm == "batch":
             raise ConfigError("--loss wgan-gp penalises per-sample gradients: use --d-norm layer or none")
         in_dim = self.latent_dim + (self.cond_dim if self.conditional else 0)
-        self.G = DCGenerator(in_dim, self.image_shape, c.g_width, c.upsample)
+        cbn = self.cond_dim if self.conditional and c.g_cond == "cbn" else 0
+        self.G = DCGenerator(in_dim, self.image_shape, c.g_width, c.upsample, cbn_dim=cbn)
         self.D = DCDiscriminator(self.image_shape, c.d_width, norm, c.minibatch_disc)
 
 
@@ -252,7 +257,7 @@ class LSGAN(DCGAN):
     Config = LSGANConfig
 
 
-@register("cgan", "Conditional DCGAN: label/attributes concatenated to z; projection discriminator")
+@register("cgan", "Conditional DCGAN: condition into z and G's BatchNorms (--g-cond); projection discriminator")
 class CGAN(DCGAN):
     needs = "labels"
 

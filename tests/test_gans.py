@@ -196,3 +196,32 @@ def test_cyclegan_translates_files(tmp_path, shared_data):
     assert grid.min() >= -1 and grid.max() <= 1
     with pytest.raises(Exception, match="--input"):
         model.generate_special(n=3, direction="a2b", inputs=[])
+
+
+def test_conditional_batchnorm_starts_plain_and_conditions_every_stage():
+    """cgan's G: conditional BatchNorm equals plain BatchNorm at initialisation; once γ(c), β(c) are non-zero the
+    condition changes the output through every stage, and `--g-cond concat` builds the plain DCGAN generator."""
+    from mediatk.generators.gan_nets import ConditionalBatchNorm2d, DCGenerator
+
+    torch.manual_seed(0)
+    cbn, bn = ConditionalBatchNorm2d(6, 2), nn.BatchNorm2d(6, affine=False)
+    x, c = torch.randn(8, 6, 4, 4), torch.randn(8, 2)
+    assert torch.allclose(cbn(x, c), bn(x), atol=1e-6)
+    with torch.no_grad():
+        cbn.gamma.weight.fill_(0.5)
+    y = cbn(x, c)
+    assert torch.allclose(y, bn(x) * (1 + 0.5 * c.sum(1)).view(-1, 1, 1, 1), atol=1e-5)
+
+    cls = GENERATORS.get("cgan")
+    g = cls((3, 32, 32), parse_options(cls.Config, []), attr_names=("Smiling",))
+    n_cbn = sum(isinstance(m, ConditionalBatchNorm2d) for m in g.G.modules())
+    assert g.G.cbn_dim == 1 and n_cbn == 3  # 4×4 → 8 → 16: three BatchNorms before the last up-sampling
+    plain = cls((3, 32, 32), parse_options(cls.Config, ["--g-cond", "concat"]), attr_names=("Smiling",))
+    assert plain.G.cbn_dim == 0 and not any(isinstance(m, ConditionalBatchNorm2d) for m in plain.G.modules())
+    gen = DCGenerator(5, (1, 16, 16), width=4, cbn_dim=1).eval()
+    for m in gen.modules():
+        if isinstance(m, ConditionalBatchNorm2d):
+            nn.init.normal_(m.beta.weight)
+    z = torch.randn(4, 4)
+    a, b = gen(torch.cat([z, torch.ones(4, 1)], 1)), gen(torch.cat([z, -torch.ones(4, 1)], 1))
+    assert a.shape == (4, 1, 16, 16) and not torch.allclose(a, b)

@@ -24,12 +24,18 @@ from .cli import device_option, main, seed_option
               show_default=True, help="Feature extractor (auto: Inception if its weights are cached, else a CNN "
                                       "trained on the set: classifier for labelled sets, autoencoder otherwise).")
 @click.option("--feature-steps", type=click.IntRange(1, 10**6), default=None,
-              help="Training steps of the feature net and the attribute judge (default 600; cached by value).")
+              help="Training steps of the feature net (default 600; cached by value).")
+@click.option("--judge-steps", type=click.IntRange(1, 10**6), default=None,
+              help="Training steps of the attribute/class judge (default 2000; cached by value).")
 @device_option
 @seed_option
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Also write the figures here.")
-def evaluate_cmd(model_name, checkpoint, data, n, features, feature_steps, device, seed, json_out) -> None:
-    """Sample quality of MODEL against real test images: FID, KID, attribute accuracy."""
+def evaluate_cmd(model_name, checkpoint, data, n, features, feature_steps, judge_steps, device, seed, json_out) -> None:
+    """Sample quality of MODEL against real test images: FID, KID, attribute accuracy.
+
+    --seed sets the noise, the real test subset and the attribute judge's training; a checkpoint chosen during
+    training by --best-metric attr_acc:max (judge seed 0) is scored without that bias with --seed 1.
+    """
     from .errors import ConfigError
     from .generators.base import from_checkpoint
     from .generators.sampling import train_hint
@@ -49,7 +55,7 @@ def evaluate_cmd(model_name, checkpoint, data, n, features, feature_steps, devic
     if not (model.can_sample or model.can_translate):
         raise ConfigError(f"{model_name} neither samples nor translates; evaluate sampling models or cyclegan")
     ev = QualityEvaluator(data, n=n, features=features, feature_steps=feature_steps, seed=seed,
-                          log=lambda s: click.echo(s, err=True))
+                          judge_steps=judge_steps, judge_seed=seed, log=lambda s: click.echo(s, err=True))
     res = ev(model)
     click.echo(f"model {model_name} at step {meta.get('step', '?')} ({path})")
     for line in ev.lines:

@@ -31,11 +31,13 @@ from .cli import device_option, main, seed_option
 @click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
 @click.option("--eval-n", type=int, default=1000, show_default=True, help="Generated images per evaluation.")
 @click.option("--eval-feature-steps", type=int, default=None, help="Training steps of the FID feature net.")
+@click.option("--eval-judge-steps", type=int, default=None,
+              help="Training steps of the attribute judge (conditional models; default 2000).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
               resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_steps,
-              quiet) -> None:
+              eval_judge_steps, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .errors import ConfigError
     from .generators.train import train
@@ -52,7 +54,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
 
         eval_data = data if resume is None else json.loads((_P(resume) / "config.json").read_text())["data"]
         evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps,
-                                     log=lambda s: click.echo(s, err=True))
+                                     judge_steps=eval_judge_steps, log=lambda s: click.echo(s, err=True))
         kw.update(eval_every=eval_every, best_metric=best_metric)
     kw["evaluator"] = evaluator
     if resume is not None:

@@ -159,7 +159,7 @@ def main() -> None:
     p.add_argument("--feature-steps", type=int, default=400)
     p.add_argument("--cgan-steps", type=int, default=8000)
     p.add_argument("--cgan-size", type=int, default=None, help="default: --image-size")
-    p.add_argument("--cgan-options", default="--aux-classifier", help="extra cgan options")
+    p.add_argument("--cgan-options", default="--aux-classifier --aux-weight 2", help="extra cgan options")
     p.add_argument("--cgan-evals", type=int, default=16, help="evaluations during cgan training")
     p.add_argument("--cgan-ema", type=float, default=0.999, help="EMA decay of the cgan weights (0: none)")
     p.add_argument("--judge-steps", type=int, default=2000, help="training steps of each attribute judge")
@@ -247,6 +247,7 @@ def main() -> None:
         celeba = {"second_judge": second, "second_lines": cev2.lines, "steps": a.cgan_steps, "image_size": size, "seconds": round(secs, 1), "n_train": len(cs),
                   "smiling_1": q["attr_Smiling=1"], "smiling_0": q["attr_Smiling=0"], "n_judged": int(q["n_judged"]),
                   "fid": round(q["fid"], 3), "lines": cev.lines, "options": " ".join(copts), "trail": trail,
+                  "ema": a.cgan_ema or None,
                   "best": {"step": best["step"], "smiling_1": best["eval/attr_Smiling=1"],
                            "smiling_0": best["eval/attr_Smiling=0"]}}
         log(json.dumps(celeba))
@@ -271,7 +272,8 @@ def main() -> None:
                f"{celeba['image_size']} px, {celeba['steps']} steps, {celeba['seconds']} s)"), ""]
         md += [f"- {s}" for s in celeba["lines"]]
         b = celeba["best"]
-        md += [f"- options: `cgan --attr smiling {celeba['options']}`",
+        ema = f"; EMA of the weights, decay {celeba['ema']} (sampling and evaluation use it)" if celeba.get("ema") else ""
+        md += [f"- options: `cgan --attr smiling {celeba['options']}`, batch {a.batch_size}{ema}",
                (f"- last step: asked to smile, judged smiling {celeba['smiling_1']:.3f}; asked not to smile, judged "
                f"not smiling {celeba['smiling_0']:.3f} (each of {celeba['n_judged']} samples)"),
                (f"- best of {len(celeba['trail'])} evaluations (engine's best-checkpoint rule, attr_acc:max; chosen "

@@ -17,8 +17,8 @@ statistics).
 
 Conditioning (``cgan``, and ACGAN via ``--aux-classifier``): the condition c (one-hot class, or the attribute
 vector with 0/1 mapped to −1/+1) is concatenated to z at G's input and, by default (``--g-cond cbn``), also
-sets the scale and shift of each of G's BatchNorms (conditional BatchNorm), so that every stage sees it: with
-the condition at the input alone, G ignored it for the first ~2000 steps on celeba-genki-smiling.  ``cgan``'s discriminator is a *projection discriminator*
+sets the scale and shift of each of G's BatchNorms (conditional BatchNorm), so that every stage sees it
+(``--g-cond concat``: the input alone, as in Mirza & Osindero).  ``cgan``'s discriminator is a *projection discriminator*
 (Miyato & Koyama 2018): D(x, c) = ψ(φ(x)) + ⟨W c, φ(x)⟩ with φ the conv trunk's flattened features, which
 works the same for one-hot classes and multi-hot attributes.  ``--aux-classifier`` adds ACGAN's head
 (Odena et al. 2017): D also predicts c (cross-entropy for classes, BCE per attribute) on real and fake

@@ -45,6 +45,11 @@ def test_kid_unbiased_and_ordered():
     shifted, sd = kid_from_features(x, y + 0.5, subsets=20, subset_size=500)
     assert abs(same) < 0.01  # unbiased: ≈ 0 for the same distribution (may be slightly negative)
     assert shifted > 0.05 and shifted > 10 * abs(same) and sd >= 0
+    # n below the subset size: subsets of n/2 differ, so the spread is not 0 by construction
+    mean, sd = kid_from_features(x[:1000], y[:1000] + 0.5)
+    assert sd > 0 and abs(mean - shifted) < 5 * sd
+    with pytest.raises(ValueError, match="at least 2"):
+        kid_from_features(x[:1], y)
 
 
 def test_inception_is_offline_only(monkeypatch, tmp_path):

@@ -117,8 +117,11 @@ def test_cvae_is_class_conditional(cli, tmp_path):
     assert code != 0 and "classes 0..9" in err
 
 
-def test_torchrun_data_parallel_on_cpu(tmp_path):
-    """``torchrun --nproc_per_node=2 -m mediatk train ...`` runs (gloo), rank 0 writes one run."""
+@pytest.mark.parametrize("model", [["ae"], ["dcgan", "--image-size", "32", "--g-width", "8", "--d-width", "8"]],
+                         ids=["ae", "dcgan"])
+def test_torchrun_data_parallel_on_cpu(tmp_path, model):
+    """``torchrun --nproc_per_node=2 -m mediatk train ...`` runs (gloo), rank 0 writes one run; a GAN's two
+    optimisers (D and G updates per step) go through the same gradient all-reduce."""
     import os
     import shutil
     import subprocess
@@ -126,7 +129,7 @@ def test_torchrun_data_parallel_on_cpu(tmp_path):
     exe = shutil.which("torchrun")
     assert exe is not None
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    res = subprocess.run([exe, "--nproc_per_node=2", "-m", "mediatk", "train", "ae", "--data", "fashion-mnist",
+    res = subprocess.run([exe, "--nproc_per_node=2", "-m", "mediatk", "train", *model, "--data", "fashion-mnist",
                           "--steps", "4", "--limit", "256", "--batch-size", "16", "--quiet", "--device", "cpu",
                           "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300, env=env)
     assert res.returncode == 0, res.stderr[-2000:]

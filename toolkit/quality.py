@@ -79,10 +79,15 @@ def fid_from_features(real: Any, fake: Any) -> float:
 
 def kid_from_features(real: Any, fake: Any, subsets: int = 50, subset_size: int = 1000,
                       seed: int = 0) -> tuple[float, float]:
-    """(mean, std) over subsets of the unbiased MMD² with k(x, y) = (xᵀy/d + 1)³."""
+    """(mean, std) over subsets of the unbiased MMD² with k(x, y) = (xᵀy/d + 1)³.
+
+    Subsets hold ``subset_size`` samples, or half of the smaller set when that is smaller, so that the
+    subsets differ and the std says something (with all of n = 1000 in every subset it was 0 by construction;
+    the estimate is unbiased for any subset size, so the mean does not depend on this choice).
+    """
     x, y = np.asarray(real, dtype=np.float64), np.asarray(fake, dtype=np.float64)
-    d, m = x.shape[1], min(subset_size, len(x), len(y))
-    if m < 2:
+    d, m = x.shape[1], min(subset_size, max(2, min(len(x), len(y)) // 2))
+    if min(len(x), len(y)) < 2:
         raise ValueError("KID needs at least 2 real and 2 generated samples")
     rng = np.random.default_rng(seed)
     vals = []

@@ -87,9 +87,15 @@ class Generator(nn.Module):
 
     # ---- description -------------------------------------------------------------------------------
     @property
-    def cond_dim(self) -> int:
-        """Width of the condition vector: one-hot classes or the attribute vector (0 if unconditional)."""
+    def label_dim(self) -> int:
+        """Width of the labels of the set the model was built on: one-hot classes or the attribute vector."""
         return len(self.attr_names) if self.attr_names else self.num_classes
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of the condition vector the model takes: 0 for an unconditional model, also when the set it
+        was trained on has labels (a ``vae`` on Fashion-MNIST takes no class)."""
+        return self.label_dim if self.needs == "labels" else 0
 
     def spec(self) -> dict[str, Any]:
         return {"image_shape": list(self.image_shape), "num_classes": self.num_classes,

@@ -72,7 +72,7 @@ class AdversarialModel(Generator):
         self.lr = c.lr if c.lr is not None else (1e-4 if wg else 2e-4)
         self.betas = (c.beta1 if c.beta1 is not None else (0.0 if wg else 0.5),
                       c.beta2 if c.beta2 is not None else (0.9 if wg else 0.999))
-        if c.aux_classifier and not super().cond_dim:
+        if c.aux_classifier and not self.label_dim:
             raise ConfigError("--aux-classifier needs labels: train on a labelled set or give --attr NAME")
         self.conditional = self.needs == "labels" or bool(c.aux_classifier)
         self.build()
@@ -91,7 +91,7 @@ class AdversarialModel(Generator):
 
     @property
     def cond_dim(self) -> int:  # an unconditional GAN trained on a labelled set ignores the labels
-        return super().cond_dim if getattr(self, "conditional", self.needs == "labels") else 0
+        return self.label_dim if getattr(self, "conditional", self.needs == "labels") else 0
 
     def d_extra(self, h_real, h_fake, y, latent, logs) -> torch.Tensor | float:
         """Extra discriminator-side loss (ACGAN's classifier); InfoGAN adds its Q term."""

@@ -48,8 +48,7 @@ class VAE(Generator):
         super().__init__(image_shape, cfg, num_classes, attr_names)
         c = self.cfg
         hidden = parse_widths(c.hidden) if c.arch == "mlp" else []
-        cd = self.cond_dim if self.needs == "labels" else 0
-        self._cd = cd
+        cd = self._cd = self.cond_dim
         self.body = EncoderBody(self.image_shape, c.arch, hidden, c.width)
         self.head = nn.Linear(self.body.out_dim + cd, 2 * c.latent_dim)
         self.decoder = Decoder(c.latent_dim + cd, self.image_shape, c.arch, hidden, c.width)

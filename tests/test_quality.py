@@ -86,6 +86,25 @@ def test_evaluator_on_tiny_gan_and_cgan(tmp_path, shared_data):
     assert 0 <= res["attr_Smiling=1"] <= 1 and any("attribute judge" in s for s in ev.lines)
 
 
+def test_unconditional_model_on_a_labelled_set_gets_no_judge(tmp_path, shared_data, cli):
+    """A vae trained on Fashion-MNIST takes no class: no judge is trained, no label accuracy is reported, and
+    `generate --label` says it does not apply (the labels of the set were once taken for a condition)."""
+    from mediatk.generators import from_checkpoint
+    from mediatk.generators.train import train
+
+    res = train("vae", "fashion-mnist", steps=1, batch_size=8, limit=32, out=tmp_path / "v",
+                options=["--width", "8"], progress=False, n_preview=8)
+    vae = from_checkpoint(res.last_checkpoint)
+    assert vae.num_classes == 10 and vae.label_dim == 10 and vae.cond_dim == 0
+    said: list[str] = []
+    ev = QualityEvaluator("fashion-mnist", n=60, feature_steps=3, judge_steps=3, log=said.append)
+    out = ev(vae, 1)
+    assert "label_acc" not in out and not any("judge" in s for s in ev.lines + said)
+    code, _, err = cli("generate", "--model", "vae", "--checkpoint", tmp_path / "v", "--label", "3",
+                       "--out", tmp_path / "g.png")
+    assert code == 2 and "vae is not conditional" in err and len(err.strip().splitlines()) == 1
+
+
 def test_cli_evaluate(cli, tmp_path, shared_data):
     run = tmp_path / "dc"
     code, out, err = cli("train", "dcgan", "--data", "fashion-mnist", "--steps", "2", "--image-size", "32", "--quiet",

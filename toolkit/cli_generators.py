@@ -30,8 +30,9 @@ from .cli import device_option, main, seed_option
 @click.option("--eval-every", type=int, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
 @click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
 @click.option("--eval-n", type=int, default=1000, show_default=True, help="Generated images per evaluation.")
-@click.option("--eval-feature-steps", type=int, default=None, help="Training steps of the FID feature net.")
-@click.option("--eval-judge-steps", type=int, default=None,
+@click.option("--eval-feature-steps", type=click.IntRange(1, 10**6), default=None,
+              help="Training steps of the FID feature net.")
+@click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
               help="Training steps of the attribute judge (conditional models; default 2000).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context

@@ -150,5 +150,5 @@ def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval/fid" in r]
     assert [r["step"] for r in evals] == [2, 4]
     for flag in ("--eval-judge-steps", "--eval-feature-steps"):
-        code, out, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "2", "--eval-every", "1", flag, "0")
+        code, _, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "2", "--eval-every", "1", flag, "0")
         assert code == 2 and flag in err and len(err.strip().splitlines()) == 1

@@ -244,7 +244,8 @@ def main() -> None:
             second[which] = {"smiling_1": r2["attr_Smiling=1"], "smiling_0": r2["attr_Smiling=0"],
                              "fid": round(r2["fid"], 3)}
         log(f"second judge: {second}")
-        celeba = {"second_judge": second, "second_lines": cev2.lines, "steps": a.cgan_steps, "image_size": size, "seconds": round(secs, 1), "n_train": len(cs),
+        celeba = {"second_judge": second, "second_lines": cev2.lines, "steps": a.cgan_steps, "image_size": size,
+                  "seconds": round(secs, 1), "n_train": len(cs),
                   "smiling_1": q["attr_Smiling=1"], "smiling_0": q["attr_Smiling=0"], "n_judged": int(q["n_judged"]),
                   "fid": round(q["fid"], 3), "lines": cev.lines, "options": " ".join(copts), "trail": trail,
                   "ema": a.cgan_ema or None,
@@ -272,7 +273,8 @@ def main() -> None:
                f"{celeba['image_size']} px, {celeba['steps']} steps, {celeba['seconds']} s)"), ""]
         md += [f"- {s}" for s in celeba["lines"]]
         b = celeba["best"]
-        ema = f"; EMA of the weights, decay {celeba['ema']} (sampling and evaluation use it)" if celeba.get("ema") else ""
+        ema = (f"; EMA of the weights, decay {celeba['ema']} (sampling and evaluation use it)"
+               if celeba.get("ema") else "")
         md += [f"- options: `cgan --attr smiling {celeba['options']}`, batch {a.batch_size}{ema}",
                (f"- last step: asked to smile, judged smiling {celeba['smiling_1']:.3f}; asked not to smile, judged "
                f"not smiling {celeba['smiling_0']:.3f} (each of {celeba['n_judged']} samples)"),

@@ -192,6 +192,10 @@ class ConditionalBatchNorm2d(nn.Module):
         super().__init__()
         self.bn = nn.BatchNorm2d(ch, affine=False)
         self.gamma, self.beta = nn.Linear(cond_dim, ch, bias=False), nn.Linear(cond_dim, ch)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """γ = β = 0: the layer computes plain BatchNorm until training moves them."""
         for lin in (self.gamma, self.beta):
             nn.init.zeros_(lin.weight)
         nn.init.zeros_(self.beta.bias)
@@ -228,8 +232,7 @@ class DCGenerator(nn.Module):
         self.apply(init_dcgan)
         for m in self.modules():  # init_dcgan drew γ, β's linear weights: conditional BN starts as plain BN
             if isinstance(m, ConditionalBatchNorm2d):
-                nn.init.zeros_(m.gamma.weight)
-                nn.init.zeros_(m.beta.weight)
+                m.reset_parameters()
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if not self.cbn_dim:

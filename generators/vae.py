@@ -48,14 +48,14 @@ class VAE(Generator):
         super().__init__(image_shape, cfg, num_classes, attr_names)
         c = self.cfg
         hidden = parse_widths(c.hidden) if c.arch == "mlp" else []
-        cd = self._cd = self.cond_dim
+        cd = self.cond_dim
         self.body = EncoderBody(self.image_shape, c.arch, hidden, c.width)
         self.head = nn.Linear(self.body.out_dim + cd, 2 * c.latent_dim)
         self.decoder = Decoder(c.latent_dim + cd, self.image_shape, c.arch, hidden, c.width)
 
     # conditioning helpers (no-ops for the unconditional VAE)
     def _cat(self, h: torch.Tensor, cond: torch.Tensor | None) -> torch.Tensor:
-        if not self._cd:
+        if not self.cond_dim:
             return h
         if cond is None:
             raise ValueError(f"{self.name} needs a condition (class label or attributes)")
@@ -94,7 +94,7 @@ class VAE(Generator):
 
     def training_step(self, batch, ctx: StepContext) -> Iterator[Update]:
         x, y = batch
-        cond = self.condition_vector(y) if self._cd else None
+        cond = self.condition_vector(y) if self.cond_dim else None
         t = self.elbo_terms(x, cond)
         yield Update("vae", t["recon"] + self.cfg.beta * t["kl"], {k: v.detach() for k, v in t.items()})
 

@@ -85,15 +85,25 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
     if steps is None:
         steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000
+    from ..runtime import resolve_device
+
+    resolve_device(device)  # an unusable --device fails here, before a run folder exists
     run = _make_run(cls.name, out, device)
     config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
               "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,
               "steps": steps, "device": device, "limit": limit, "train": train_kw, "data_info": info}
-    if _rank() == 0:
-        run.write_config(config)
     tc = TrainConfig(steps=steps, batch_size=batch_size, device=device, seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": str(data)}, **train_kw)
-    return fit(net, feed, run, tc, evaluator=evaluator)
+    try:
+        if _rank() == 0:
+            run.write_config(config)
+        return fit(net, feed, run, tc, evaluator=evaluator)
+    except BaseException:
+        if _rank() == 0:
+            run.discard_if_unstarted()  # a failed start leaves nothing behind
+        raise
+    finally:
+        run.release()
 
 
 def _rank() -> int:
@@ -121,13 +131,21 @@ def _make_run(model: str, out, device: str) -> RunDir:
 def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: float | None = None,
                device: str | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
     """Continue the run in ``run_dir`` from its last checkpoint, with the same model, data and seed."""
-    run = open_run(run_dir)
+    run = open_run(run_dir, lock=_rank() == 0)
+    try:
+        return _resume(run, steps, epochs, device, evaluator, train_kw)
+    finally:
+        run.release()
+
+
+def _resume(run: RunDir, steps, epochs, device, evaluator, train_kw: dict[str, Any]) -> TrainResult:
     import json
 
     config = json.loads(run.config_file.read_text())
     ck = run.latest_checkpoint()
     if ck is None:
-        raise ConfigError(f"{run_dir} has no checkpoint to resume from")
+        raise ConfigError(f"{run.path} has no checkpoint to resume from (it stopped before its first one); "
+                          f"start it again with the same --out {run.path}")
     cls = GENERATORS.get(config["model"])
     cfg = config_from_dict(cls.Config, config["options"])
     images, targets, info = load_training_data(cls, config["data"], config["image_size"], config["channels"],
@@ -143,6 +161,7 @@ def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: flo
     tc = TrainConfig(steps=total, batch_size=bs, device=device or config["device"], seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": config["data"]}, **kw)
     config["steps"] = total
+    config["train"] = {**config.get("train", {}), **{k: v for k, v in train_kw.items() if k != "progress"}}
     if _rank() == 0:
         run.write_config(config)
     return fit(net, feed, run, tc, resume=ck, evaluator=evaluator)

@@ -47,6 +47,9 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     from .generators.train import train
 
     exclusive(ctx, "steps", "epochs")
+    if model is not None and model.startswith("-"):  # "train --resume RUN --width 8": a model option, not a name
+        ctx.args.insert(0, model)
+        model = None
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
     kw = {"ema": ema, "grad_clip": grad_clip, "ckpt_every": ckpt_every, "sample_every": sample_every,

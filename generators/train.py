@@ -65,6 +65,7 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
           resume: str | os.PathLike | None = None, options: list[str] | dict[str, Any] | None = None,
           limit: int | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
     """Train (or resume) ``model`` on ``data``.  ``options`` are model options (CLI words or a dict)."""
+    _check_counts(steps, epochs, batch_size)
     if resume is not None:
         return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
     if model is None or data is None:
@@ -104,6 +105,18 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
         raise
     finally:
         run.release()
+
+
+def _check_counts(steps: int | None, epochs: float | None, batch_size: int) -> None:
+    """The Python API's version of the CLI's range checks (a run of 0 steps would write no checkpoint)."""
+    if steps is not None and epochs is not None:
+        raise ConfigError("give steps or epochs, not both")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"steps must be at least 1, got {steps}")
+    if epochs is not None and not epochs > 0:
+        raise ConfigError(f"epochs must be positive, got {epochs}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def _rank() -> int:

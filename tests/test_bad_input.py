@@ -446,3 +446,14 @@ def test_report_on_minimal_results_still_renders(cli, tmp_path):
     code, _, err = cli("report", tmp_path)
     assert code == 0, err
     assert "mediatk arena report" in (tmp_path / "report.html").read_text()
+
+
+def test_python_api_refuses_empty_runs(tmp_path):
+    from mediatk.errors import ConfigError
+    from mediatk.generators.train import train
+
+    for kw, msg in (({"steps": 0}, "steps must be at least 1"), ({"steps": 5, "epochs": 1.0}, "not both"),
+                    ({"epochs": 0.0}, "epochs must be positive"), ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ConfigError, match=msg):
+            train("vae", "fashion-mnist", out=tmp_path / "r", **kw)
+    assert not (tmp_path / "r").exists()

@@ -169,11 +169,12 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], meta: dict
 
 
 def _io_cause(msg: str) -> str:
-    """The OS's words inside a safetensors error such as ``IoError(Os { ..., message: "File too large" })``."""
+    """The OS's words inside a safetensors error: ``... I/O error: File too large (os error 27)`` (or the older
+    ``IoError(Os { ..., message: "File too large" })``)."""
     import re
 
-    m = re.search(r'message: "([^"]+)"', msg)
-    return m.group(1) if m else msg.splitlines()[0][:80]
+    m = re.search(r'(?:I/O error: |message: ")([^"(]+)', msg)
+    return m.group(1).strip() if m else msg.splitlines()[0][:80]
 
 
 def _save_failed(tfile: Path, cause: str) -> StorageError:

@@ -27,6 +27,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY_VAE = ["--limit", "64", "--batch-size", "16", "--quiet", "--arch", "mlp", "--hidden", "32", "--latent-dim", "4"]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _own_home(tmp_path_factory):
+    """This module's runs stay in its own model store: later modules expect no trained vae in the session's."""
+    home = tmp_path_factory.mktemp("bad_input_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDIATK_HOME", str(home))
+        mp.setenv("MEDIATK_RUNS", str(home / "runs"))
+        yield
+
+
 def one_line(code: int, err: str, want: int = 2, contains: str = "") -> str:
     """Assert the one-line error contract and return the line."""
     lines = [ln for ln in err.splitlines() if ln.strip()]

@@ -219,8 +219,9 @@ class UnpairedFormat(Format):
         out["all"] = out.get("train", 0) + out.get("test", 0)
         vals = [carved_counts(out[f"train{d}"], 0)["val"] for d in ("A", "B") if f"train{d}" in out]
         if vals:  # trainA/ and trainB/ keep their file counts; train and val are what loading gives
-            out["val"] = sum(vals)
-            out["train"] -= out["val"]
+            out["train"] -= sum(vals)
+            tail = {k: out.pop(k) for k in ("test", "all") if k in out}
+            out = {**out, "val": sum(vals), **tail}
         return out
 
 

@@ -222,6 +222,13 @@ def _scalar(v: Any) -> float:
 # the loop
 
 
+def check_selection(evaluator: Any, best_metric: str | None) -> None:
+    """ConfigError when ``best_metric`` would pick checkpoints with an evaluator that reads the test split."""
+    if best_metric and evaluator is not None and getattr(evaluator, "split", None) == "test":
+        raise ConfigError(f"--best-metric {best_metric} would choose the checkpoint on the test split that is "
+                          "then reported; give the training evaluator the val split")
+
+
 def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainConfig,
         resume: str | Path | None = None,
         evaluator: Callable[[Generator, int], dict[str, float]] | None = None) -> TrainResult:
@@ -234,10 +241,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
     test split (``evaluator.split == "test"``) is refused for that, since the chosen checkpoint's test figure
     would then be biased upwards.  Selection uses a validation split; reports use test.
     """
+    check_selection(evaluator, tc.best_metric)
     selected_on = getattr(evaluator, "split", None)
-    if tc.best_metric and evaluator is not None and selected_on == "test":
-        raise ConfigError(f"--best-metric {tc.best_metric} would choose the checkpoint on the test split that "
-                          "is then reported; give the training evaluator the val split")
     world, rank, local = _dist_info()
     device = resolve_device(tc.device)
     if world > 1 and device.type == "cuda":

@@ -121,3 +121,4 @@ def test_the_engine_refuses_to_select_on_test(tmp_path):
     with pytest.raises(ConfigError, match="test split"):
         train("dcgan", "digits", steps=2, batch_size=8, image_size=32, out=tmp_path / "t", evaluator=ev,
               eval_every=1, best_metric="fid", options=["--g-width", "8", "--d-width", "8"], progress=False)
+    assert not (tmp_path / "t").exists()  # refused before a run directory was made

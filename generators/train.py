@@ -20,7 +20,16 @@ from ..options import config_from_dict, parse_options
 from ..registry import GENERATORS
 from ..runs import RunDir, new_run, open_run
 from .base import Generator
-from .engine import Feed, PairFeed, TrainConfig, TrainResult, fit, make_feed, steps_for_epochs
+from .engine import (
+    Feed,
+    PairFeed,
+    TrainConfig,
+    TrainResult,
+    check_selection,
+    fit,
+    make_feed,
+    steps_for_epochs,
+)
 
 DEFAULT_IMAGE_SIZE = {"gan": 32}  # most models train at the data's native size unless --image-size
 
@@ -70,6 +79,7 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
         return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
     if model is None or data is None:
         raise ConfigError("give a model and --data (or --resume RUNDIR)")
+    check_selection(evaluator, train_kw.get("best_metric"))  # before a run directory is made
     cls = GENERATORS.get(model)
     if isinstance(options, dict):
         cfg = config_from_dict(cls.Config, options)

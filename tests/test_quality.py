@@ -81,7 +81,7 @@ def test_evaluator_on_tiny_gan_and_cgan(tmp_path, shared_data):
     cg = tiny("cgan", "celeba-genki-smiling", tmp_path, attrs=["smiling"], steps=1)
     ev = QualityEvaluator("celeba-genki-smiling", n=60, feature_steps=5, judge_steps=4, log=said.append)
     res = ev(cg, 1)
-    assert "autoencoder CNN" in ev.lines[0] and "(2800 images, 4 steps)" in ev.lines[-1]
+    assert "autoencoder CNN" in ev.lines[0] and "(2520 images, 4 steps)" in ev.lines[-1]  # train less val
     assert {"attr_Smiling=1", "attr_Smiling=0", "attr_acc"} <= set(res)
     assert 0 <= res["attr_Smiling=1"] <= 1 and any("attribute judge" in s for s in ev.lines)
 
@@ -129,7 +129,7 @@ def test_cli_evaluate_prints_attribute_accuracy(cli, tmp_path, shared_data):
     code, out, err = cli("evaluate", "--model", "cgan", "--checkpoint", run, "-n", "60", "--feature-steps", "3",
                          "--judge-steps", "3")
     assert code == 0, err
-    assert "attribute judge: CNN trained on celeba-genki-smiling train (2800 images, 3 steps)" in out
+    assert "attribute judge: CNN trained on celeba-genki-smiling train (2520 images, 3 steps)" in out
     assert "Smiling=1: " in out and "samples judged Smiling" in out and "samples judged not Smiling" in out
     code, out, err = cli("evaluate", "--model", "cgan", "--checkpoint", run, "--judge-steps", "0")
     assert code == 2 and "judge-steps" in err

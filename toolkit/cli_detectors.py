@@ -22,10 +22,16 @@ from .cli_checks import OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
 
 
 def _fmt_metrics(m: dict) -> str:
+    """The held-out line; [lo, hi] are 95 % intervals (bootstrap for AUC/AP, Wilson for rates)."""
+    from .metrics import fmt_ci
+
     if "auc" not in m:
-        return f"n_real {m.get('n_real')}: false-positive rate at 0.5 = {m.get('false_positive_rate', 0):.3f}"
-    return (f"AUC {m['auc']:.4f}  AP {m['ap']:.4f}  EER {m['eer']:.4f}  acc@{m['threshold']:.2f} {m['acc']:.4f}  "
-            f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.4f}  (n_real {m['n_real']}, n_fake {m['n_fake']})")
+        fpr = fmt_ci(m.get("false_positive_rate", 0), m.get("false_positive_rate_ci"))
+        return f"n_real {m.get('n_real')}: false-positive rate at 0.5 = {fpr}"
+    how = f"; 95% intervals: bootstrap over {m['ci_resampled']}, Wilson for acc" if "ci_resampled" in m else ""
+    return (f"AUC {fmt_ci(m['auc'], m.get('auc_ci'), 4)}  AP {fmt_ci(m['ap'], m.get('ap_ci'), 4)}  "
+            f"EER {m['eer']:.4f}  acc@{m['threshold']:.2f} {fmt_ci(m['acc'], m.get('acc_ci'), 4)}  "
+            f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.4f}  (n_real {m['n_real']}, n_fake {m['n_fake']}{how})")
 
 
 @main.command("train-detector", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -58,7 +64,9 @@ def train_detector_cmd(ctx, name, real, fakes, data, out, image_size, channels, 
     m = rep["metrics"]
     click.echo(f"held-out: {_fmt_metrics(m)}")
     if "accuracy" in m:
-        click.echo(f"held-out accuracy: {m['accuracy']:.4f}")
+        from .metrics import fmt_ci
+
+        click.echo(f"held-out accuracy: {fmt_ci(m['accuracy'], m.get('accuracy_ci'), 4)}")
     click.echo(f"checkpoint: {rep['checkpoint']}")
 
 

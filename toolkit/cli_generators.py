@@ -68,7 +68,8 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
         from .quality import QualityEvaluator
 
         eval_data = data if resume is None else saved["data"]
-        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps,
+        # the val split: checkpoints are chosen on it, so that `mediatk evaluate` (test split) stays unbiased
+        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps, split="val",
                                      judge_steps=eval_judge_steps, log=lambda s: click.echo(s, err=True))
         kw["eval_every"] = eval_every
         if resume is None or given(ctx, "best_metric"):
@@ -93,6 +94,10 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({rate:.0f} images/s); {losses}")
     click.echo(f"run: {result.run.path}")
     click.echo(f"checkpoint: {result.last_checkpoint}")
+    sel = result.selection
+    if sel is not None:
+        click.echo(f"best checkpoint: {result.best_checkpoint} ({sel['metric']} {sel['value']:.4g} at step "
+                   f"{sel['step']}, chosen on the {sel['split']} split; 'mediatk evaluate' reports on test)")
 
 
 def _saved_config(run_dir: str) -> dict:

@@ -148,10 +148,12 @@ def _slug(text: str) -> str:
 
 def _cache_path(data: str, kind: str, shape: tuple[int, int, int], steps: int, target: str, seed: int = 0) -> Path:
     from .datasets import resolve
+    from .datasets.base import SPLIT_SALT
     from .runs import mediatk_home
 
     _, root = resolve(data)
-    h = hashlib.sha1(str(Path(root).resolve() if root else data).encode()).hexdigest()[:8]
+    # The split rule is part of the key: a net trained on an older train split may have seen val/test images.
+    h = hashlib.sha1(f"{Path(root).resolve() if root else data}|{SPLIT_SALT}".encode()).hexdigest()[:8]
     name = f"{_slug(Path(str(data)).name)}-{h}-{kind}{('-' + _slug(target)) if target else ''}-" \
            f"{shape[1]}px-{shape[0]}c-{steps}s{f'-seed{seed}' if seed else ''}"
     return mediatk_home() / "quality" / name
@@ -303,22 +305,29 @@ def _cycle(t: torch.Tensor, n: int) -> torch.Tensor:  # t repeated to n rows
 
 
 class QualityEvaluator:
-    """FID/KID of a model against the real test split (+ label/attribute accuracy for conditional models).
+    """FID/KID of a model against a real split (+ label/attribute accuracy for conditional models).
+
+    ``split`` is ``"test"`` for figures that are reported (``mediatk evaluate``) and ``"val"`` for the
+    evaluator that picks checkpoints during training (``--best-metric``), so a reported figure never comes
+    from the images a checkpoint was chosen on.
 
     ``evaluator(model, step) -> {"fid": ..., "kid": ...}`` is what the training engine calls every
     ``eval_every`` steps (with ``best_metric="fid"`` it keeps ``checkpoints/best.*``).  Reference statistics,
     feature nets and judges are prepared on the first call, for that model's image size and condition; the
     noise is the same on every call (seeded), so figures from successive steps compare like with like.
-    Generated images are conditioned on the real test images' labels/attributes (the same mix).  For
-    ``cyclegan``: FID of a2b(test A) against test B and of b2a(test B) against test A; ``fid`` is their mean.
+    Generated images are conditioned on the real images' labels/attributes (the same mix).  For
+    ``cyclegan``: FID of a2b(A) against B and of b2a(B) against A on the split; ``fid`` is their mean.
     The judge of conditional models trains ``judge_steps`` steps (default ``JUDGE_STEPS``) from ``judge_seed``;
     a checkpoint chosen by one judge is fairly scored by a second one with another seed.
     """
 
     def __init__(self, data: str, n: int = 2000, features: str = "auto", feature_steps: int | None = None,
                  seed: int = 0, judge: bool = True, log: Callable[[str], None] = print,
-                 judge_steps: int | None = None, judge_seed: int = 0):
+                 judge_steps: int | None = None, judge_seed: int = 0, split: str = "test"):
+        if split not in ("val", "test"):
+            raise ConfigError(f"the quality evaluator reads the val or test split, not {split!r}")
         self.data, self.n, self.features, self.steps = str(data), int(n), features, feature_steps
+        self.split = split
         self.judge_steps, self.judge_seed = judge_steps or JUDGE_STEPS, int(judge_seed)
         self.seed, self.use_judge, self.log = seed, judge, log
         self._key: Any = None
@@ -331,7 +340,7 @@ class QualityEvaluator:
         key = (shape, tuple(model.attr_names), model.cond_dim, model.needs)
         if key == self._key:
             return
-        opts = {"split": "test", "image_size": shape[1], "channels": shape[0]}
+        opts = {"split": self.split, "image_size": shape[1], "channels": shape[0]}
         self.unpaired, self.judge = model.needs == "unpaired", None
         if self.unpaired:
             a, b = load_unpaired(self.data, limit=self.n, seed=self.seed, **opts)
@@ -349,7 +358,7 @@ class QualityEvaluator:
         self.real_feats = {k: self.extract(v, dev) for k, v in self.real.items()}
         n_real = ", ".join(f"{len(v)}" for v in self.real.values())
         self.lines = [f"features: {desc}",
-                      f"n_real {n_real} ({self.data} test split), image size {shape[1]} px, seed {self.seed}"]
+                      f"n_real {n_real} ({self.data} {self.split} split), image size {shape[1]} px, seed {self.seed}"]
         if self.use_judge and model.cond_dim and not self.unpaired:
             attrs = tuple(model.attr_names)
             self.judge, info = train_net(self.data, "classifier", shape, self.judge_steps, attrs=attrs,

@@ -251,3 +251,16 @@ def test_cli_evaluate_prints_attribute_accuracy(cli, tmp_path, shared_data):
     assert " of 60) samples judged Smiling" in line and "[" in line  # a Wilson interval with its n
     code, out, err = cli("evaluate", "--model", "cgan", "--checkpoint", run, "--judge-steps", "0")
     assert code == 2 and "judge-steps" in err
+
+
+def test_class_conditional_label_accuracy_per_class_with_wilson_intervals(tmp_path, shared_data):
+    cg = tiny("cgan", "fashion-mnist", tmp_path, steps=1)
+    ev = QualityEvaluator("fashion-mnist", n=50, feature_net="test-tiny", judge_steps=3, log=lambda s: None)
+    res = ev(cg, 1)
+    acc = ev.report["accuracy"]
+    assert acc["label_acc"]["n"] == 50 and sum(acc[f"label_acc_{c}"]["n"] for c in range(10)) == 50
+    assert sum(acc[f"label_acc_{c}"]["k"] for c in range(10)) == acc["label_acc"]["k"]
+    assert res["label_acc"] == acc["label_acc"]["value"] and "label_acc_3" not in res  # per class: report only
+    lines = ev.accuracy_lines()
+    assert lines[0].startswith("label accuracy ") and f"({acc['label_acc']['k']} of 50)" in lines[0]
+    assert len(lines) == 11 and lines[4].startswith("  class 3: ")

@@ -64,6 +64,8 @@ def test_fid_needs_two_samples_and_warns_below_twice_the_dimension():
     with pytest.raises(ConfigError, match="at least 2 real and 2 generated") as e:
         fid_from_features(x, x[:1])  # once a numpy LinAlgError / nan
     assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="at least 2 generated images; got n = 1"):
+        QualityEvaluator("fashion-mnist", n=1)  # refused before any training starts
     said: list[str] = []
     check_sample_sizes(50, 10, 8, said.append)
     assert len(said) == 1 and said[0].startswith("mediatk: warning: FID from 10 samples with 8-d features")

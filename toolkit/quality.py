@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import ConfigError
 from .feature_nets import (  # noqa: F401 - re-exported: the names callers used before the split
     FEATURE_KINDS,
     AutoencoderFeatures,
@@ -68,6 +69,8 @@ class QualityEvaluator:
                  seed: int = 0, judge: bool = True, log: Callable[[str], None] = print,
                  judge_steps: int | None = None, judge_seed: int = 0, inception_weights: str | None = None,
                  split: str = "test", n_boot: int = N_BOOT):
+        if int(n) < 2:  # before any training: a covariance needs two samples
+            raise ConfigError(f"FID needs at least 2 generated images; got n = {n}")
         self.data, self.n, self.features, self.feature_net = str(data), int(n), features, feature_net
         self.judge_steps, self.judge_seed = judge_steps or JUDGE_STEPS, int(judge_seed)
         self.seed, self.use_judge, self.log = seed, judge, log

@@ -324,8 +324,10 @@ class Detection:
                                "status": "error", "error": None}
         try:
             res.update(self._video(path) if res["kind"] == "video" else self._image(path))
-        except MediatkError as e:
-            res["error"] = str(e)
+        except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, must not stop a folder run
+            msg = " ".join(str(e).split())[:200]
+            res["error"] = msg if isinstance(e, MediatkError) else (
+                f"unexpected {type(e).__name__} while analysing it: {msg} (a mediatk bug; please report it)")
             res["seconds"] = round(time.perf_counter() - t0, 3)
             return res
         res["skipped"] = {**self.skipped, **res.pop("_skipped", {})}

@@ -32,14 +32,14 @@ from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT
 @click.option("--eval-every", type=NON_NEGATIVE, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
 @click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
 @click.option("--eval-n", type=POSITIVE, default=1000, show_default=True, help="Generated images per evaluation.")
-@click.option("--eval-feature-steps", type=click.IntRange(1, 10**6), default=None,
-              help="Training steps of the FID feature net.")
+@click.option("--eval-feature-net", type=click.Choice(["standard", "test-tiny"]), default="standard",
+              show_default=True, help="FID feature net recipe (test-tiny: tests only; not comparable).")
 @click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
               help="Training steps of the attribute judge (conditional models; default 2000).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
-              resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_steps,
+              resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_net,
               eval_judge_steps, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .cli_checks import exclusive, fixed_on_resume, given
@@ -69,7 +69,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
 
         eval_data = data if resume is None else saved["data"]
         # the val split: checkpoints are chosen on it, so that `mediatk evaluate` (test split) stays unbiased
-        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps, split="val",
+        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_net=eval_feature_net, split="val",
                                      judge_steps=eval_judge_steps, log=lambda s: click.echo(s, err=True))
         kw["eval_every"] = eval_every
         if resume is None or given(ctx, "best_metric"):
@@ -94,6 +94,14 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({rate:.0f} images/s); {losses}")
     click.echo(f"run: {result.run.path}")
     click.echo(f"checkpoint: {result.last_checkpoint}")
+    if evaluator is not None and evaluator.report:  # the last evaluation, with its feature net's id
+        from .fileio import write_json
+
+        click.echo(f"evaluation on the {evaluator.split} split at step {evaluator.report['step']}: {evaluator.fid_line(evaluator.result)}")
+        for line in evaluator.accuracy_lines():
+            click.echo(line)
+        path = write_json(result.run.path / "eval.json", {"lines": evaluator.lines, **evaluator.report})
+        click.echo(f"evaluation: {path}")
     sel = result.selection
     if sel is not None:
         click.echo(f"best checkpoint: {result.best_checkpoint} ({sel['metric']} {sel['value']:.4g} at step "

@@ -144,7 +144,7 @@ def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
                          "test-tiny", "--width", "8")
     assert code == 0, err
     # the last evaluation is printed with its interval and the feature net's id, and kept in eval.json
-    assert "evaluation at step 4: FID " in out and "[feat fashion-mnist-28x28-cls-test-tiny-" in out
+    assert "evaluation on the val split at step 4: FID " in out and "[feat fashion-mnist-28x28-cls-test-tiny-" in out
     import json
 
     assert json.loads((run / "eval.json").read_text())["feature_id"].startswith("fashion-mnist-28x28-cls-test-tiny-")

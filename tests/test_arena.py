@@ -234,3 +234,14 @@ def test_report_without_results_is_one_line(cli, tmp_path):
     (tmp_path / "results.json").write_text("{not json")
     code, _, err = cli("report", tmp_path)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "not valid JSON" in err
+
+
+def test_demo_falls_back_to_digits_with_a_resize_conv_dcgan(monkeypatch, tmp_path):
+    """No data roots: the demo uses scikit-learn's digits, where its dcgan must up-sample by resize-conv."""
+    from mediatk.arena import demo_config
+
+    monkeypatch.setenv("MEDIATK_DATA", str(tmp_path / "nonexistent"))
+    cfg = demo_config(str(tmp_path / "demo"))
+    assert cfg.data == "digits"
+    assert cfg.generator_options["dcgan"]["upsample"] == "resize"
+    assert SMALL_NETS["dcgan"].get("upsample", "transpose") == "transpose"  # quick arenas keep the default

@@ -154,10 +154,10 @@ STAGES = (("before", "D<sub>t</sub> on G<sub>t</sub>", "D_t on G_t"),
 
 AUC_BELOW_HALF = (
     "How to read these numbers. AUC is the chance that a random fake scores higher than a random real image: "
-    "0.5 is chance, 1 a perfect ranking. An AUC below 0.5 does not mean the detector is fooled: it ranks "
-    "these fakes as <i>more real than the real images</i>, so its scores are informative but inverted (an "
-    "AUC of 0.1 read upside down is 0.9). That happens when evasion overshoots, pushing the fakes to the far "
-    "real side of the detector. What a deployed detector lets through is in the two figures under each AUC: "
+    "0.5 is chance, 1 a perfect ranking. An AUC below 0.5 means the detector ranks these fakes as <i>more "
+    "real than the real images</i>: its scores are informative but inverted (an AUC of 0.1 read upside down "
+    "is 0.9), which happens when evasion overshoots and pushes the fakes past the real images. The AUC alone "
+    "does not say how many fakes get through; that is in the two figures under each AUC: "
     "<b>fooled</b>, the share of fakes with P(synthetic) &lt; 0.5 (judged real at the detector's own decision "
     "point), and <b>TPR@1%FPR</b>, the share of fakes flagged at the threshold that flags 1% of the real test "
     "images. Brackets are bootstrap 95% intervals (real and fake test images resampled).")
@@ -173,7 +173,7 @@ def _auc(v: Any, ci: Any) -> str:
 
 def _cell(st: dict[str, Any]) -> str:
     """One AUC cell of the HTML tables: the AUC [CI], then fooled and TPR@1%FPR on a second line."""
-    text = html.escape(_auc(st.get("auc"), st.get("auc_ci")))
+    text = f'<span class="auc">{html.escape(_auc(st.get("auc"), st.get("auc_ci")))}</span>'
     if st.get("fool") is None:
         return f"<td>{text}</td>"
     return (f"<td>{text}<br><small>fooled {_pct(st['fool'])} · TPR@1%FPR {_pct(st.get('tpr1'))}</small></td>")
@@ -276,9 +276,10 @@ def write_report(out: str | Path) -> Path:
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mediatk arena report</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }}
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }}
 table {{ border-collapse: collapse; margin: 1em 0; }} td, th {{ border: 1px solid #bbb; padding: 4px 8px; }}
 th {{ background: #eee; }} td {{ text-align: right; }} td:nth-child(-n+3) {{ text-align: left; }}
+.auc {{ white-space: nowrap; }}
 .grids {{ display: flex; flex-wrap: wrap; gap: 12px; }} figure {{ margin: 0; }}
 figcaption {{ font-size: 0.85em; text-align: center; }} pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
 </style></head><body>

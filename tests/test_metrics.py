@@ -129,6 +129,7 @@ def test_wilson_interval_known_values():
     assert (lo, hi) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
     lo, hi = binomial_ci(0, 50)
     assert lo == 0.0 and hi == pytest.approx(0.0714, abs=1e-4)
+    assert binomial_ci(50, 50)[1] == 1.0 and binomial_ci(0, 50)[0] == 0.0
     with pytest.raises(ValueError):
         binomial_ci(3, 0)
 
@@ -157,6 +158,8 @@ def test_detection_metrics_intervals_and_format():
     m = detection_metrics(y, sets["continuous"], intervals=True, n_boot=200)
     assert m["auc_ci"][0] < m["auc"] < m["auc_ci"][1]
     assert m["ap_ci"][0] < m["ap"] < m["ap_ci"][1]
+    perfect = np.r_[np.zeros(50), np.ones(50)]
+    assert bootstrap_ci(lambda a, b: detection_metrics(a, b)["auc"], perfect.astype(int), perfect, n_boot=50) == (1.0, 1.0)
     assert fmt_ci(0.91234, [0.9, 0.93]) == "0.912 [0.900, 0.930]"
     with pytest.raises(ValueError, match="both real and fake"):
         detection_metrics([0, 0], [0.1, 0.2])

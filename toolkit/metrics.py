@@ -126,7 +126,8 @@ def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], float], y_true: Any, s
         values.append(float(stat(yb, s[idx])))
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    # interpolation between equal values can step a rounding error outside them (1.0000000000000002)
+    return float(np.clip(lo, min(values), max(values))), float(np.clip(hi, min(values), max(values)))
 
 
 def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -140,7 +141,8 @@ def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the bounds always hold the estimate (rounding put hi at 0.9999999999999998 for k = n)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:

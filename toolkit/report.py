@@ -185,8 +185,12 @@ def _row_stats(r: dict[str, Any], what: str) -> dict[str, Any]:
 
 
 def _fid(q: dict[str, Any], key: str = "fid") -> str:
+    """FID with its bootstrap interval (quality.py's ``fid_lo``/``fid_hi``) when the run recorded one."""
     v = q.get(key)
-    return "–" if v is None else (fmt_ci(v, q[f"{key}_ci"], 2) if q.get(f"{key}_ci") else _f(v, 2))
+    if v is None:
+        return "–"
+    lo, hi = q.get(f"{key}_lo"), q.get(f"{key}_hi")
+    return fmt_ci(v, [lo, hi], 2) if lo is not None and hi is not None else _f(v, 2)
 
 
 def round0_table_html(res: dict[str, Any]) -> str:
@@ -253,6 +257,11 @@ def check_results(res: Any, rfile: Path) -> None:
     def strs(v: Any) -> bool:
         return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
+    def stats_ok(st: dict[str, Any]) -> bool:  # the interval and pass rates beside an AUC (absent in old runs)
+        ci = st.get("auc_ci")
+        return (ci is None or (isinstance(ci, list) and len(ci) == 2 and all(num(x, False) for x in ci))) and \
+            num(st.get("fool")) and num(st.get("tpr1"))
+
     need(isinstance(res, dict), "the top level", "an object")
     for key, typ in (("table", list), ("rounds", list), ("roc", dict), ("cross", dict), ("robustness", dict),
                      ("quality", dict), ("protocol", dict)):
@@ -264,11 +273,17 @@ def check_results(res: Any, rfile: Path) -> None:
         for k in ("auc_before", "auc_evasion", "auc_recovery", "auc_forgetting", "fid_before", "fid_after"):
             need(num(r.get(k)), f"table[{i}].{k}", "a number or null")
         need(r["transition"].split("->")[1].strip().isdigit(), f"table[{i}].transition", "'T->T+1'")
+        for w, _, _ in STAGES:
+            need(stats_ok(_row_stats(r, w)), f"table[{i}] {w}", "auc_ci [lo, hi], fool and tpr1 numbers or null")
     rounds = res.get("rounds") or [{}]
     need(isinstance(rounds[0], dict) and isinstance(rounds[0].get("auc", {}), dict), "rounds[0]", "an object")
     for d, per_g in (rounds[0].get("auc") or {}).items():
         need(isinstance(per_g, dict) and all(num(v, False) for v in per_g.values()), f"rounds[0].auc.{d}",
              "an object of numbers")
+    for d, per_g in (rounds[0].get("stats") or {}).items():
+        need(isinstance(per_g, dict) and all(isinstance(st, dict) and num(st.get("auc"), False) and stats_ok(st)
+                                             for st in per_g.values()), f"rounds[0].stats.{d}",
+             "an object of {auc, auc_ci, fool, tpr1}")
     for d, per_round in (res.get("roc") or {}).items():
         need(isinstance(per_round, dict), f"roc.{d}", "an object")
         for t, pts in per_round.items():
@@ -285,8 +300,9 @@ def check_results(res: Any, rfile: Path) -> None:
             isinstance(pt, list) and len(pt) == 2 and num(pt[0], False) and num(pt[1], False) for pt in c)
             for c in curves.values()), f"robustness.{d}", "an object of [[x, auc], ...] curves")
     for k, v in (res.get("quality") or {}).items():
-        need(isinstance(v, dict) and num(v.get("fid")) and num(v.get("kid")) and num(v.get("n_fake", 0), False),
-             f"quality.{k}", "{fid, kid, n_fake} numbers")
+        need(isinstance(v, dict) and num(v.get("fid")) and num(v.get("kid")) and num(v.get("n_fake", 0), False)
+             and num(v.get("fid_lo")) and num(v.get("fid_hi")),
+             f"quality.{k}", "{fid, kid, n_fake} numbers (fid_lo, fid_hi too if present)")
     cfg = (res.get("protocol") or {}).get("config", {})
     need(isinstance(cfg, dict) and strs(cfg.get("generators", [])) and strs(cfg.get("detectors", []))
          and isinstance(cfg.get("rounds", 0), int), "protocol.config", "{generators, detectors: [names], rounds: int}")

@@ -245,3 +245,14 @@ def test_demo_falls_back_to_digits_with_a_resize_conv_dcgan(monkeypatch, tmp_pat
     assert cfg.data == "digits"
     assert cfg.generator_options["dcgan"]["upsample"] == "resize"
     assert SMALL_NETS["dcgan"].get("upsample", "transpose") == "transpose"  # quick arenas keep the default
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"auc_before": 0.9, "auc_before_ci": "wide"}, "table[0] before"),
+    ({"auc_evasion": 0.4, "fool_evasion": "most"}, "table[0] evasion"),
+])
+def test_report_refuses_malformed_intervals(cli, tmp_path, row, message):
+    base = {"transition": "0->1", "generator": "vae", "detector": "cnn"}
+    (tmp_path / "results.json").write_text(json.dumps({"table": [{**base, **row}]}))
+    code, _, err = cli("report", tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

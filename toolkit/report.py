@@ -207,21 +207,12 @@ def round_table_html(res: dict[str, Any]) -> str:
     head = ("<tr><th>round</th><th>generator</th><th>detector</th>"
             + "".join(f"<th>AUC {h}</th>" for _, h, _ in STAGES)
             + "<th>FID G<sub>t</sub></th><th>FID G<sub>t+1</sub></th></tr>")
-    q = res.get("quality") or {}
     body = "".join(
         f"<tr><td>{html.escape(r['transition'])}</td><td>{html.escape(r['generator'])}</td>"
         f"<td>{html.escape(r['detector'])}</td>" + "".join(_cell(_row_stats(r, w)) for w, _, _ in STAGES)
-        + f"<td>{html.escape(_quality_fid(q, r, 0))}</td><td>{html.escape(_quality_fid(q, r, 1))}</td></tr>"
+        + f"<td>{_f(r.get('fid_before'), 2)}</td><td>{_f(r.get('fid_after'), 2)}</td></tr>"  # CIs: quality table
         for r in rows)
     return f'<table id="round-table">{head}{body}</table>'
-
-
-def _quality_fid(q: dict[str, Any], r: dict[str, Any], later: int) -> str:
-    t = int(r["transition"].split("->")[0]) + later
-    entry = q.get(f"{r['generator']}_r{t}")
-    if entry is None:  # results.json of an older run: the row itself holds the FIDs
-        return _f(r.get("fid_after" if later else "fid_before"), 2)
-    return _fid(entry)
 
 
 def round_table_markdown(res: dict[str, Any]) -> str:

@@ -117,6 +117,19 @@ def test_threshold_at_fpr_is_the_lowest_valid_threshold(kind):
         assert (real >= np.nextafter(t, -np.inf)).mean() > target   # one step lower breaks the bound
 
 
+def test_threshold_at_fpr_with_flush_to_zero():
+    import torch
+
+    before = torch.set_flush_denormal(True)
+    try:
+        real = np.r_[np.zeros(95), np.ones(5)]
+        t = threshold_at_fpr(real, 0.05)
+        assert (real >= t).mean() == 0.05 and t > 0
+    finally:
+        torch.set_flush_denormal(False)
+    assert before in (True, False)
+
+
 def test_fooling_rate_counts_fakes_below_the_threshold():
     assert fooling_rate([0.1, 0.4, 0.5, 0.9], 0.5) == 0.5
     assert fooling_rate([0.9, 0.95], 0.5) == 0.0

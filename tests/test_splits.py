@@ -99,14 +99,14 @@ def test_training_selects_on_val_and_evaluate_reports_on_test(cli, tmp_path):
     run = tmp_path / "dc"
     code, out, err = cli("train", "dcgan", "--data", "digits", "--steps", "4", "--image-size", "32", "--quiet",
                          "--out", run, "--batch-size", "16", "--eval-every", "2", "--eval-n", "64",
-                         "--eval-feature-steps", "3", "--g-width", "8", "--d-width", "8")
+                         "--eval-feature-net", "test-tiny", "--g-width", "8", "--d-width", "8")
     assert code == 0, err
     assert "chosen on the val split" in out and "'mediatk evaluate' reports on test" in out
     from mediatk.checkpoint import read_meta
 
     sel = read_meta(run / "checkpoints" / "best.safetensors")["selection"]
     assert sel["split"] == "val" and sel["metric"] == "fid" and sel["step"] in (2, 4)
-    code, out, err = cli("evaluate", "--model", "dcgan", "--checkpoint", run, "-n", "400", "--feature-steps", "3",
+    code, out, err = cli("evaluate", "--model", "dcgan", "--checkpoint", run, "-n", "400", "--feature-net", "test-tiny",
                          "--seed", "1", "--json", tmp_path / "q.json")
     assert code == 0, err
     assert "n_real 359 (digits test split)" in out
@@ -117,7 +117,7 @@ def test_the_engine_refuses_to_select_on_test(tmp_path):
     from mediatk.generators.train import train
     from mediatk.quality import QualityEvaluator
 
-    ev = QualityEvaluator("digits", n=50, feature_steps=2, log=lambda s: None)  # split="test" by default
+    ev = QualityEvaluator("digits", n=50, feature_net="test-tiny", log=lambda s: None)  # split="test" by default
     with pytest.raises(ConfigError, match="test split"):
         train("dcgan", "digits", steps=2, batch_size=8, image_size=32, out=tmp_path / "t", evaluator=ev,
               eval_every=1, best_metric="fid", options=["--g-width", "8", "--d-width", "8"], progress=False)

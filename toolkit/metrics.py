@@ -78,8 +78,11 @@ def threshold_at_fpr(real_scores: Any, max_fpr: float = 0.01) -> float:
     k = math.floor(max_fpr * r.size + 1e-9)     # real images allowed at or above t
     if k >= r.size:
         return float(r[-1])
-    # Everything strictly above r[k] may stay flagged; r[k] itself (and its ties) may not.
-    return float(np.nextafter(r[k], np.inf))
+    # Everything strictly above r[k] may stay flagged; r[k] itself (and its ties) may not.  Next to 0 the next
+    # float is subnormal, which reads as 0 where flush-to-zero is on (torch.set_flush_denormal, set by the
+    # engine on CPU): then step to the smallest normal number instead.
+    t = float(np.nextafter(r[k], np.inf))
+    return t if t > r[k] else float(r[k] + np.finfo(float).tiny)
 
 
 def fooling_rate(fake_scores: Any, threshold: float) -> float:

@@ -7,8 +7,12 @@ import os
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
-from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, run_arena
+import torch
+import torch.nn.functional as F
+from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, evasion_terms, load_images_file, rank_auc, run_arena
+from mediatk.detectors.base import Detector
 from mediatk.errors import ConfigError
 
 TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion", "auc_recovery", "auc_forgetting",
@@ -16,8 +20,9 @@ TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion"
 
 
 def tiny(out, **kw) -> ArenaConfig:
-    base = dict(data="fashion-mnist", generators=["dcgan", "vae"], detectors=["cnn", "spectrum"], rounds=1,
-                out=str(out), budget="tiny", seed=0, device="cpu", image_size=32, generator_options=SMALL_NETS)
+    base = {"data": "fashion-mnist", "generators": ["dcgan", "vae"], "detectors": ["cnn", "spectrum"], "rounds": 1,
+            "out": str(out), "budget": "tiny", "seed": 0, "device": "cpu", "image_size": 32,
+            "generator_options": SMALL_NETS}
     return ArenaConfig(**{**base, **kw})
 
 
@@ -53,13 +58,16 @@ def arena_run(tmp_path_factory):
 
 
 def test_results_have_every_field(arena_run):
-    out, res = arena_run
+    out, _ = arena_run
     on_disk = json.loads((out / "results.json").read_text())
     assert on_disk["table"] and {r["transition"] for r in on_disk["table"]} == {"0->1"}
     for row in on_disk["table"]:
         assert TABLE_KEYS <= row.keys()
-        for k in ("auc_before", "auc_evasion", "auc_recovery", "auc_forgetting"):
-            assert 0.0 <= row[k] <= 1.0
+        for what in ("before", "evasion", "recovery", "forgetting"):
+            lo, hi = row[f"auc_{what}_ci"]
+            assert 0.0 <= lo <= row[f"auc_{what}"] <= hi <= 1.0, (what, lo, hi)  # 1.0 [1.0, 1.0] can be
+            assert 0.0 <= row[f"fool_{what}"] <= 1.0 and 0.0 <= row[f"tpr1_{what}"] <= 1.0
+    assert any(r["auc_evasion_ci"][1] > r["auc_evasion_ci"][0] for r in on_disk["table"])
     proto = on_disk["protocol"]
     for k in ("n_real_train", "n_real_test", "n_fake_train_per_generator", "n_fake_test_per_generator", "splits",
               "seed", "image_size", "evasion", "quality_features"):
@@ -70,6 +78,54 @@ def test_results_have_every_field(arena_run):
     assert {"dcgan_r0", "dcgan_r1", "vae_r0", "vae_r1"} <= set(on_disk["quality"])
     assert (out / "report.html").is_file() and (out / "plots" / "auc_rounds.png").is_file()
     assert (out / "samples" / "dcgan_r1.png").is_file()
+
+
+def test_fooling_rate_and_tpr_match_the_saved_detector(arena_run):
+    """Round 0's fooled / TPR@1%FPR recomputed from the saved detector and fakes; AUC CIs bracket the AUC."""
+    out, res = arena_run
+    det = Detector.load(out / "detectors" / "cnn_r0.safetensors")
+    stats = res["rounds"][0]["stats"]["cnn"]["dcgan"]
+    fake_p = det.predict_proba(load_images_file(out / "fakes" / "dcgan_r0_test.safetensors"))
+    assert stats["fool"] == pytest.approx(float((fake_p < 0.5).mean()))
+    assert stats["tpr1"] == pytest.approx(float((fake_p >= stats["threshold_1pct_fpr"]).mean()))
+    assert stats["auc_ci"][0] <= stats["auc"] <= stats["auc_ci"][1]
+
+
+def test_rank_auc_equals_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(50), np.ones(70)]
+    s = np.round(rng.random(120) + 0.3 * y, 1)  # coarse scores: many ties
+    assert rank_auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+
+
+class _LinearDetector(torch.nn.Module):
+    """A differentiable detector on the images' mean brightness: logit = a·mean(x) + b."""
+
+    def __init__(self, a: float, b: float):
+        super().__init__()
+        self.a, self.b = a, b
+
+    def torch_logit(self, x: torch.Tensor) -> torch.Tensor:
+        return self.a * x.flatten(1).mean(1) + self.b
+
+
+def test_evasion_loss_is_each_detectors_own_term():
+    """The issue's case: one detector overshot to logit −16, the other still catches at +13.5.
+
+    softplus of the mean logit (−1.25) gave 0.25 and hid the second detector; the mean of the per-detector
+    terms is ≈ 13.5 / 2, and its gradient pushes towards fooling the detector that still catches.
+    """
+    x = torch.zeros(4, 1, 8, 8, requires_grad=True)
+    dets = {"cnn": _LinearDetector(1.0, -16.0), "spectrum": _LinearDetector(-2.0, 13.5)}
+    terms = evasion_terms(dets, x)
+    assert terms["cnn"].item() == pytest.approx(F.softplus(torch.tensor(-16.0)).item())
+    assert terms["spectrum"].item() == pytest.approx(13.5, abs=1e-5)
+    loss = torch.stack(list(terms.values())).mean()
+    assert loss.item() > 6.7 > F.softplus(torch.tensor(-1.25)).item()
+    loss.backward()
+    assert (x.grad < 0).all()  # descent raises brightness, which lowers the spectrum logit (cnn's term ≈ 0)
 
 
 def test_resume_after_interruption_gives_the_same_results(arena_run, tmp_path):
@@ -106,10 +162,16 @@ def test_resume_after_interruption_gives_the_same_results(arena_run, tmp_path):
 def test_report_rebuilds_from_results(arena_run, cli):
     out, _ = arena_run
     (out / "report.html").unlink()
-    code, stdout, err = cli("report", out)
+    code, _, err = cli("report", out)
     assert code == 0, err
     text = (out / "report.html").read_text()
-    assert 'id="round-table"' in text and "data:image/png;base64," in text
+    assert 'id="round-table"' in text and 'id="round0-table"' in text and "data:image/png;base64," in text
+    assert "inverted" in text and "TPR@1%FPR" in text and "fooled" in text
+    row = json.loads((out / "results.json").read_text())["table"][0]
+    lo, hi = row["auc_before_ci"]
+    assert f"{row['auc_before']:.3f} [{lo:.3f}, {hi:.3f}]" in text
+    md = (out / "round_table.md").read_text()
+    assert f"{row['auc_before']:.3f} [{lo:.3f}, {hi:.3f}]" in md and "TPR at 1% FPR" in md
     assert "http://" not in text and "https://" not in text   # self-contained
 
 
@@ -124,12 +186,12 @@ def test_report_renders_in_headless_chromium(arena_run, tmp_path):
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run(args + ["--dump-dom", (out / "report.html").as_uri()], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, check=False)
     assert dom.returncode == 0, dom.stderr[-1000:]
     assert 'id="round-table"' in dom.stdout and "dcgan" in dom.stdout and "recovery" in dom.stdout
     shot = tmp_path / "report.png"
     subprocess.run(args + [f"--screenshot={shot}", "--window-size=1200,1600", (out / "report.html").as_uri()],
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=120, check=False)
     assert shot.is_file() and shot.stat().st_size > 10_000
 
 
@@ -172,3 +234,25 @@ def test_report_without_results_is_one_line(cli, tmp_path):
     (tmp_path / "results.json").write_text("{not json")
     code, _, err = cli("report", tmp_path)
     assert code != 0 and len(err.strip().splitlines()) == 1 and "not valid JSON" in err
+
+
+def test_demo_falls_back_to_digits_with_a_resize_conv_dcgan(monkeypatch, tmp_path):
+    """No data roots: the demo uses scikit-learn's digits, where its dcgan must up-sample by resize-conv."""
+    from mediatk.arena import demo_config
+
+    monkeypatch.setenv("MEDIATK_DATA", str(tmp_path / "nonexistent"))
+    cfg = demo_config(str(tmp_path / "demo"))
+    assert cfg.data == "digits"
+    assert cfg.generator_options["dcgan"]["upsample"] == "resize"
+    assert SMALL_NETS["dcgan"].get("upsample", "transpose") == "transpose"  # quick arenas keep the default
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"auc_before": 0.9, "auc_before_ci": "wide"}, "table[0] before"),
+    ({"auc_evasion": 0.4, "fool_evasion": "most"}, "table[0] evasion"),
+])
+def test_report_refuses_malformed_intervals(cli, tmp_path, row, message):
+    base = {"transition": "0->1", "generator": "vae", "detector": "cnn"}
+    (tmp_path / "results.json").write_text(json.dumps({"table": [{**base, **row}]}))
+    code, _, err = cli("report", tmp_path)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err

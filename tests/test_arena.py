@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, evasion_terms, load_images_file, rank_auc, run_arena
+from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, evasion_terms, load_images_file, run_arena
 from mediatk.detectors.base import Detector
 from mediatk.errors import ConfigError
+from mediatk.metrics import rank_auc
 
 TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion", "auc_recovery", "auc_forgetting",
               "fid_before", "fid_after", "kid_before", "kid_after"}

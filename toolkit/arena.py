@@ -42,6 +42,7 @@ import torch.nn.functional as F
 
 from .errors import ConfigError, DataError
 from .fileio import atomic_path, write_json
+from .metrics import rank_auc
 from .registry import DETECTORS, GENERATORS
 
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -134,16 +135,6 @@ def load_images_file(path: Path) -> torch.Tensor:
     from safetensors.torch import load_file
 
     return load_file(str(path))["images"].float() / 127.5 - 1
-
-
-def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic on mid-ranks: equal to scikit-learn's ``roc_auc_score`` (ties
-    count one half) and ~14× faster, which is what makes 1000 bootstrap resamples per AUC affordable."""
-    from scipy.stats import rankdata
-
-    pos = y == 1
-    n1, n0 = int(pos.sum()), int((~pos).sum())
-    return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n0 * n1))
 
 
 def auc(real_p: np.ndarray, fake_p: np.ndarray) -> float:

@@ -148,10 +148,19 @@ def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
+def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic on mid-ranks: equal to scikit-learn's ``roc_auc_score`` (ties
+    count one half) and ~14x faster, which is what makes 1000 bootstrap resamples per AUC affordable."""
+    from scipy.stats import rankdata
 
-    return float(roc_auc_score(y, s))
+    y = np.asarray(y)
+    pos = y == 1
+    n1, n0 = int(pos.sum()), int((~pos).sum())
+    return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n0 * n1))
+
+
+def _auc(y: np.ndarray, s: np.ndarray) -> float:
+    return rank_auc(y, s)
 
 
 def _ap(y: np.ndarray, s: np.ndarray) -> float:

@@ -13,8 +13,8 @@ are resolved, and each format's module for its layout.
 
 from __future__ import annotations
 
-# Importing the format modules registers them (order does not matter; detection order is in api.py).
-from . import celeba, cifar, digits, folders, forgery, idx, videos  # noqa: F401
+from mediatk.registry import discover
+
 from .api import (
                   cache_dir,
                   catalog,
@@ -27,6 +27,10 @@ from .api import (
                   resolve,
 )
 from .base import FORMATS, Format, ImageSet, VideoItem, VideoSet
+
+# Every format module here registers itself on import (the order of recognition is each Format's
+# ``priority``); _template.py shows what a new format looks like.
+discover(__name__)
 
 __all__ = [
     "FORMATS", "Format", "ImageSet", "VideoItem", "VideoSet", "cache_dir", "catalog", "data_roots",

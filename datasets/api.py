@@ -31,9 +31,6 @@ from .base import FORMATS, Format, ImageSet, VideoSet
 
 log = logging.getLogger("mediatk.datasets")
 
-# Recognition order: the first format whose ``recognise`` accepts a folder decides.  Specific layouts go
-# before general ones (a CelebA folder is also, loosely, a folder of images).
-DETECT_ORDER = ["ffpp", "celeb-df", "videos", "facecrops", "celeba", "unpaired", "eyes", "cifar10", "fashion-mnist", "mnist", "imagefolder"]
 DOWNLOAD_TIMEOUT_S = 5.0
 # Other places a standard set is commonly installed (Debian's dataset-fashion-mnist package).
 SYSTEM_COPIES = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}
@@ -84,10 +81,9 @@ def detect_format(path: Path) -> str:
     path = Path(path)
     if not path.exists():
         raise DataError(f"dataset path {path} does not exist")
-    for name in DETECT_ORDER + sorted(set(FORMATS) - set(DETECT_ORDER)):
-        fmt = FORMATS.get(name)
-        if fmt is not None and fmt.recognise(path):
-            return name
+    for fmt in sorted(FORMATS.values(), key=lambda f: (f.priority, f.name)):
+        if fmt.recognise(path):
+            return fmt.name
     if path.is_dir():
         try:
             empty = not any(True for _ in path.iterdir())

@@ -602,6 +602,9 @@ class Format:
     # Folder names under a data root (or the download cache) that hold a local copy of this format's
     # standard set, for lookups by format name ("mnist" -> <root>/mnist).  Empty for generic formats.
     local_names: tuple[str, ...] = ()
+    # Recognition order (low first): the first format whose ``recognise`` accepts a folder decides, so
+    # specific layouts go before general ones (a CelebA folder is also, loosely, a folder of images).
+    priority: int = 50
 
     def recognise(self, path: Path) -> bool:
         raise NotImplementedError

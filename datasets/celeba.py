@@ -128,6 +128,7 @@ def read_partition(path: Path) -> dict[str, int]:
 
 class CelebAFormat(Format):
     name = "celeba"
+    priority = 40
     summary = "CelebA layout: img_align_celeba/ + list_attr_celeba.txt (+ list_eval_partition.txt); attributes by name"
     local_names = ("celeba", "CelebA")
 

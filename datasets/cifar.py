@@ -90,6 +90,7 @@ def _batch_dir(path: Path) -> Path | None:
 
 class Cifar10Format(Format):
     name = "cifar10"
+    priority = 50
     summary = "CIFAR-10: 32x32 RGB, 10 classes (50k train / 10k test); official python batches or train/ test/ folders"
     local_names = ("cifar10", "cifar-10", "CIFAR10")
 

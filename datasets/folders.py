@@ -73,6 +73,7 @@ def _no_attrs(fmt: str, attrs) -> None:
 
 class ImageFolderFormat(Format):
     name = "imagefolder"
+    priority = 90
     summary = "a folder of images, one subfolder per class (or loose images, unlabelled); optional train/ test/"
 
     def _split_dirs(self, path: Path) -> dict[str, Path]:
@@ -162,6 +163,7 @@ class ImageFolderFormat(Format):
 
 class UnpairedFormat(Format):
     name = "unpaired"
+    priority = 40
     summary = "two unpaired image domains in CycleGAN's layout: trainA/ trainB/ (testA/ testB/)"
 
     def recognise(self, path: Path) -> bool:
@@ -232,6 +234,7 @@ class UnpairedFormat(Format):
 
 class LabelledImagesFormat(Format):
     name = "eyes"
+    priority = 45
     summary = "images/ plus labels.csv (filename,label), e.g. eye crops labelled opened/closed"
 
     def recognise(self, path: Path) -> bool:

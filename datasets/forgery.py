@@ -132,6 +132,7 @@ def _label(value: str, where: str) -> int:
 
 class FaceCropFormat(Format):
     name = "facecrops"
+    priority = 30
     summary = "face crops with labels.csv (file, label real/fake, group[, method, split]): split by group"
 
     @staticmethod
@@ -253,6 +254,7 @@ class _VideoLayout(Format):
 
 class FFPPFormat(_VideoLayout):
     name = "ffpp"
+    priority = 10
     summary = "FaceForensics++ layout: original_sequences/, manipulated_sequences/<Method>/<c23|c40|raw>/videos"
 
     def recognise(self, path: Path) -> bool:
@@ -328,6 +330,7 @@ _CELEB_ID = re.compile(r"^(id\d+)_(?:(id\d+)_)?\d+$")
 
 class CelebDFFormat(_VideoLayout):
     name = "celeb-df"
+    priority = 10
     summary = "Celeb-DF layout: Celeb-real/, YouTube-real/, Celeb-synthesis/, List_of_testing_videos.txt"
     FOLDERS: ClassVar[dict[str, str]] = {"Celeb-real": "real", "YouTube-real": "real", "Celeb-synthesis": "fake"}
 

@@ -87,6 +87,7 @@ def _csv_lists_videos(csv_path: Path) -> bool:
 
 class VideoFormat(Format):
     name = "videos"
+    priority = 20
     summary = "real and fake videos: real/ fake/ folders, a labels.csv (file,label,...) or DFDC metadata.json"
     kind = "videos"
 

@@ -12,10 +12,13 @@ the streamed video pipeline in :mod:`.video`.
 
 from __future__ import annotations
 
-from . import blink, cnn, discriminator, eyestate, recon, spectrum  # noqa: F401  (registration)
+from mediatk.registry import discover
+
 from .api import detect, detect_paths, find_detector, load_detector, store_dir, train_detector
 from .base import Detector, KernelHead, LinearHead, register
 from .recon import ReconClassifier
+
+discover(__name__)  # every module here registers itself on import; _template.py shows what to write
 
 
 def create(name: str, device: str = "cpu", options: list[str] | dict | None = None) -> Detector:

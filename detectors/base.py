@@ -235,6 +235,9 @@ class Detector:
     keeps_sources: ClassVar[bool] = False
     #: False for one-class detectors, which learn from real images only
     needs_fake: ClassVar[bool] = True
+    #: options for a fast fit on a few hundred small images: what the contract test (and a newcomer's smoke
+    #: run) uses; every registered detector is checked with them by tests/test_detectors.py
+    tiny_options: ClassVar[tuple[str, ...]] = ()
 
     # ---- public API ------------------------------------------------------------------------------------
     def fit(self, real: Any, fake: Any, image_size: int | None = None, channels: int | None = None,

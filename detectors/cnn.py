@@ -96,6 +96,7 @@ def blur_jpeg(x: torch.Tensor, rng: np.random.Generator, kind: str, p: float) ->
 @register("cnn", "Compact residual CNN trained from scratch, optional blur+JPEG augmentation (Wang et al. 2020)")
 class CNNDetector(Detector):
     Config = CNNConfig
+    tiny_options = ("--steps", "40", "--width", "8", "--stages", "2")
 
     def _build(self) -> ResNetSmall:
         return ResNetSmall(self.channels, self.cfg.width, self.cfg.stages)

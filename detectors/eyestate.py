@@ -75,6 +75,7 @@ def jitter(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
 class EyeStateDetector(Detector):
     Config = EyeStateConfig
     media = "component"
+    tiny_options = ("--steps", "60")
 
     def fit(self, opened, closed, image_size=None, channels=None, face_crops=None) -> EyeStateDetector:
         return super().fit(opened, closed, EYE_SIZE, 1, False)  # type: ignore[return-value]

@@ -172,6 +172,7 @@ class ReconConfig(AEConfigMixin):
 @register("recon", "Per-class autoencoders (real + each fake source); lowest reconstruction MSE wins (Method II)")
 class ReconDetector(Detector):
     Config = ReconConfig
+    tiny_options = ("--steps", "60")
     keeps_sources = True
 
     def _fit(self, real: torch.Tensor, fake: dict[str, torch.Tensor]) -> None:
@@ -204,6 +205,7 @@ class OneClassConfig(AEConfigMixin):
 class OneClassDetector(Detector):
     Config = OneClassConfig
     needs_fake = False
+    tiny_options = ("--steps", "60")
 
     def _fit(self, real: torch.Tensor, fake: Any) -> None:
         c = self.cfg
@@ -255,6 +257,7 @@ class CodesSVMConfig(AEConfigMixin):
 @register("codes-svm", "Autoencoder codes -> RBF SVM (Method I); SVM stored as arrays, no pickle")
 class CodesSVMDetector(Detector):
     Config = CodesSVMConfig
+    tiny_options = ("--steps", "60")
 
     def _ae(self, shape: tuple[int, ...], data: torch.Tensor) -> None:
         c = self.cfg

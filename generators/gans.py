@@ -262,4 +262,3 @@ class CGAN(DCGAN):
     needs = "labels"
 
 
-from . import cyclegan, infogan  # noqa: F401  (registration)

@@ -102,6 +102,7 @@ def test_info_on_good_video(cli, shared_data):
 ])
 def test_bad_commands_are_one_line(cli, args, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MEDIATK_HOME", str(tmp_path / "home"))  # an empty store, whatever ran before
     code, _, err = cli(*args)
     _one_line_error(code, err)
 

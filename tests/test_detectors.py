@@ -13,6 +13,7 @@ from mediatk.datasets import load_images
 from mediatk.detectors import Detector, ReconClassifier, create, find_detector, load
 from mediatk.detectors.base import KernelHead, LinearHead
 from mediatk.errors import CheckpointError, ConfigError
+from mediatk.registry import DETECTORS
 from PIL import Image
 
 N_TRAIN, N_TEST = 1500, 500
@@ -244,3 +245,52 @@ def test_cli_bad_image_inputs(cli, tmp_path, shared_data):
     assert lines[0]["detectors"]["spectrum"]["status"] == "ok" and lines[1]["error"]
     assert lines[-1]["schema"] == "mediatk.detect-summary/1" and lines[-1]["failed"] == 1
     assert lines[-1]["exit_code"] == 1 and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------------ the contract, by registry
+
+def check_detector_contract(cls, real_tr, fake_tr, real_te, fake_te, tmp_path, gan=None):
+    """What every trainable image or component detector promises (see detectors/base.py)."""
+    det = cls(None) if not cls.tiny_options else create(cls.name, options=list(cls.tiny_options))
+    with pytest.raises(ConfigError, match="not trained"):
+        det.predict_proba(real_te[:2])
+    if hasattr(det, "attach"):
+        det.attach(gan)
+    assert det.fit(real_tr, fake_tr) is det
+    x = torch.cat([real_te, fake_te])
+    p = det.predict_proba(x)
+    assert p.dtype == np.float64 and p.shape == (len(x),) and ((p >= 0) & (p <= 1)).all()
+    m = det.score(real_te, fake_te)
+    assert m["n_real"] == len(real_te) and m["n_fake"] == len(fake_te)
+    assert m["auc"] > 0.6, (cls.name, m)
+    back = load(det.save(tmp_path / cls.name))
+    assert type(back) is cls and back.image_size == det.image_size and back.channels == det.channels
+    np.testing.assert_array_equal(back.predict_proba(x), p)
+    return det
+
+
+@pytest.fixture(scope="module")
+def eyes():
+    tr = load_images("eyes-open-closed", split="train", limit=400, seed=0, channels=1)
+    te = load_images("eyes-open-closed", split="test", limit=200, seed=0, channels=1)
+    o = tr.classes.index("opened")
+    return {"tr": (tr.tensor()[tr.labels == o], tr.tensor()[tr.labels != o]),
+            "te": (te.tensor()[te.labels == o], te.tensor()[te.labels != o])}
+
+
+@pytest.mark.parametrize("name", DETECTORS.names())
+def test_detector_contract(name, fm, eyes, gan_run, tmp_path):
+    """Every registered detector, found through the registry: a new detector file is checked here unedited."""
+    cls = DETECTORS.get(name)
+    if cls.media == "video":  # whole clips through `mediatk detect` (tests/test_video_detect.py)
+        assert not cls.trainable
+        with pytest.raises(ConfigError, match="videos"):
+            create(name).predict_proba(fm["real_te"][:2])
+        return
+    if cls.media == "component":  # eyestate: open (as "real") vs closed eye crops
+        (o_tr, c_tr), (o_te, c_te) = eyes["tr"], eyes["te"]
+        check_detector_contract(cls, o_tr, c_tr, o_te, c_te, tmp_path)
+        return
+    n = 300
+    check_detector_contract(cls, fm["real_tr"][:n], fm["fake_tr"][:n], fm["real_te"][:200], fm["fake_te"][:200],
+                            tmp_path, gan=str(gan_run))

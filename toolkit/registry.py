@@ -1,12 +1,16 @@
 """Name registries: a new model, detector or dataset is one file that registers itself here.
 
 The CLI, the evaluation loop and the contract tests enumerate these registries, so registering is all it
-takes to be picked up.  Modules register at import; :func:`load_builtin` imports the built-in ones.
+takes to be picked up.  Modules register at import.  Nobody keeps a list of them: each of the packages
+``mediatk.generators``, ``mediatk.detectors`` and ``mediatk.datasets`` calls :func:`discover` on itself, which
+imports every module in its folder whose name does not start with ``_`` (``_template.py`` files are
+templates for newcomers, not models), and :func:`load_builtin` imports the three packages.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -70,7 +74,7 @@ GENERATORS: Registry[Any] = Registry("model")
 DETECTORS: Registry[Any] = Registry("detector")
 DATASETS: Registry[Any] = Registry("dataset")
 
-# Modules whose import registers built-ins.  A new model/detector/dataset file adds its module here.
+# Packages whose import registers the built-ins (each discovers its own modules).
 BUILTIN_MODULES = [
     "mediatk.datasets",
     "mediatk.generators",
@@ -87,3 +91,16 @@ def load_builtin() -> None:
     _loaded = True
     for mod in BUILTIN_MODULES:
         importlib.import_module(mod)
+
+
+def discover(package: str) -> list[str]:
+    """Import every public module of ``package`` (a package's ``__name__``); returns their names.
+
+    A model, detector or dataset format is one file in its package's folder: importing it registers it, so a
+    new file is picked up by the CLI, the arena and the contract tests without editing any list.
+    """
+    pkg = importlib.import_module(package)
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+    for name in names:
+        importlib.import_module(f"{package}.{name}")
+    return names

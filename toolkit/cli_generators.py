@@ -9,7 +9,23 @@ import click
 from .cli import device_option, main, seed_option
 
 
+def _load_recipe(ctx, _param, path):
+    """``--config FILE``: the file's values become this command's defaults (the command line still wins)."""
+    if path is None:
+        return None
+    from .recipes import flatten_recipe, option_words, read_recipe
+
+    known = {p.name for p in ctx.command.params if p.name != "config"}
+    values, options = flatten_recipe(read_recipe(path), known)
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    ctx.meta["recipe_options"] = option_words(options)
+    return path
+
+
 @main.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--config", type=click.Path(dir_okay=False), default=None, is_eager=True, expose_value=False,
+              callback=_load_recipe, help="Recipe file (.toml, or a run's config.json): every option below; "
+                                          "the command line wins.")
 @click.argument("model", required=False)
 @click.option("--data", help="Dataset name (looked up under MEDIATK_DATA) or path.")
 @click.option("--steps", type=int, default=None, help="Total optimisation steps (default 1000).")
@@ -59,7 +75,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
         kw.update(eval_every=eval_every, best_metric=best_metric)
     kw["evaluator"] = evaluator
     if resume is not None:
-        if ctx.args:
+        if ctx.args or ctx.meta.get("recipe_options"):
             raise ConfigError("model options cannot change on --resume; they come from the run's config.json")
         kw = {k: v for k, v in kw.items() if v is not None}
         result = train(model or "", data or "", steps=steps, epochs=epochs, device=device if device != "auto" else None,
@@ -67,7 +83,9 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     else:
         result = train(model, data, steps=steps, epochs=epochs, batch_size=batch_size, image_size=image_size,
                        channels=channels, attrs=list(attrs), device=device, seed=seed, out=out,
-                       options=list(ctx.args), limit=limit, **kw)
+                       options=ctx.meta.get("recipe_options", []) + list(ctx.args), limit=limit,
+                       record={"eval": {"n": eval_n, "feature_steps": eval_feature_steps,
+                                        "judge_steps": eval_judge_steps}}, **kw)
     import os
 
     if int(os.environ.get("RANK", "0")) != 0:
@@ -92,21 +110,26 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
 @click.option("--code", type=int, default=None, help="InfoGAN: index of the code to vary, others fixed.")
 @device_option
 @seed_option
-@click.option("--out", type=click.Path(), required=True, help="PNG file for a grid, or a directory for one file each.")
+@click.option("--out", type=click.Path(), default=None,
+              help="PNG file for a grid, or a directory for one file each (default: a new MODEL_WHAT.png here).")
 def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, direction, code, device, seed,
                  out) -> None:
-    """Sample from a trained generator."""
-    from .generators.sampling import generate
+    """Sample from a trained generator (yours when there is one, else the pretrained one: 'mediatk models')."""
+    from .generators.sampling import generate, train_hint
     from .media import save_grid, save_image
+    from .runs import resolve_checkpoint
+    from .zoo import describe_source
 
     extra = {}
     if direction is not None:
         extra["direction"] = direction
     if code is not None:
         extra["code"] = code
-    res = generate(model_name, checkpoint, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
+    path = resolve_checkpoint(model_name, checkpoint, train_hint(model_name))
+    res = generate(model_name, path, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
                    inputs=list(inputs), seed=seed, device=device, **extra)
-    outp = Path(out)
+    click.echo(f"checkpoint: {describe_source(path)}")
+    outp = Path(out) if out is not None else default_out(model_name, attrs, label, interpolate, direction, code)
     if outp.suffix.lower() in (".png", ".jpg", ".jpeg"):
         nrow = len(res.images) if interpolate else None
         save_grid(res.images, outp, nrow=nrow)
@@ -119,6 +142,25 @@ def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, d
     for k, v in res.info.items():
         if k != "n":
             click.echo(f"{k}: {v}")
+
+
+def default_out(model: str, attrs, label, interpolate, direction, code) -> Path:
+    """``cgan_smiling.png``, ``cgan_not-smiling.png``, ``dcgan.png``... in the working directory; a name
+    that exists already gets ``-2``, ``-3``... so nothing is overwritten."""
+    parts = [model]
+    for a in attrs:
+        name, _, val = a.partition("=")
+        parts.append(("not-" if val.strip() == "0" else "") + name.strip().lower())
+    parts += [f"label{label}"] if label is not None else []
+    parts += [direction] if direction else []
+    parts += [f"code{code}"] if code is not None else []
+    parts += ["interpolation"] if interpolate else []
+    stem = "_".join(parts)
+    path, i = Path(f"{stem}.png"), 1
+    while path.exists():
+        i += 1
+        path = Path(f"{stem}-{i}.png")
+    return path
 
 
 @main.command("reconstruct")

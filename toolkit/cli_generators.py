@@ -50,18 +50,21 @@ def _load_recipe(ctx, _param, path):
               help="Training steps of the FID feature net.")
 @click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
               help="Training steps of the attribute judge (conditional models; default 2000).")
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+              help="Also log losses, learning rates, evaluations and samples to RUNDIR/tensorboard.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
               resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_steps,
-              eval_judge_steps, quiet) -> None:
+              eval_judge_steps, tensorboard, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .errors import ConfigError
     from .generators.train import train
 
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
-    kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet)
+    kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet,
+              tensorboard=tensorboard)
     evaluator = None
     if eval_every and eval_every > 0:
         import json

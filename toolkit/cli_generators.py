@@ -61,6 +61,9 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     from .errors import ConfigError
     from .generators.train import train
 
+    if model is not None and model.startswith("--"):  # a model option took MODEL's place (MODEL from --config)
+        ctx.args.insert(0, model)
+        model = (ctx.default_map or {}).get("model")
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
     kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet,

@@ -14,7 +14,7 @@ are resolved, and each format's module for its layout.
 from __future__ import annotations
 
 # Importing the format modules registers them (order does not matter; detection order is in api.py).
-from . import celeba, cifar, digits, folders, idx, videos  # noqa: F401
+from . import celeba, cifar, digits, folders, forgery, idx, videos  # noqa: F401
 from .api import (
                   cache_dir,
                   catalog,

@@ -33,7 +33,7 @@ log = logging.getLogger("mediatk.datasets")
 
 # Recognition order: the first format whose ``recognise`` accepts a folder decides.  Specific layouts go
 # before general ones (a CelebA folder is also, loosely, a folder of images).
-DETECT_ORDER = ["videos", "celeba", "unpaired", "eyes", "cifar10", "fashion-mnist", "mnist", "imagefolder"]
+DETECT_ORDER = ["ffpp", "celeb-df", "videos", "facecrops", "celeba", "unpaired", "eyes", "cifar10", "fashion-mnist", "mnist", "imagefolder"]
 DOWNLOAD_TIMEOUT_S = 5.0
 # Other places a standard set is commonly installed (Debian's dataset-fashion-mnist package).
 SYSTEM_COPIES = {"fashion-mnist": [Path("/usr/share/datasets/fashion-mnist")]}

@@ -104,7 +104,7 @@ def _echo_pretrained(model: str | None) -> None:
 # Command groups register themselves on import.
 from . import cli_data  # noqa: F401
 
-for _mod in ("cli_generators", "cli_detectors", "cli_arena", "cli_evaluate"):
+for _mod in ("cli_generators", "cli_detectors", "cli_arena", "cli_evaluate", "cli_extract"):
     try:
         __import__(f"mediatk.{_mod}")
     except ModuleNotFoundError as _e:  # not written yet in this version

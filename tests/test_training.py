@@ -140,15 +140,19 @@ def test_torchrun_data_parallel_on_cpu(tmp_path, model):
 def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
     run = tmp_path / "g"
     code, out, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "4", "--limit", "128", "--quiet",
-                         "--out", run, "--eval-every", "2", "--eval-n", "64", "--eval-feature-steps", "5",
-                         "--width", "8")
+                         "--out", run, "--eval-every", "2", "--eval-n", "64", "--eval-feature-net",
+                         "test-tiny", "--width", "8")
     assert code == 0, err
-    assert "features" in err                                    # the evaluator states its features
+    # the last evaluation is printed with its interval and the feature net's id, and kept in eval.json
+    assert "evaluation at step 4: FID " in out and "[feat fashion-mnist-28x28-cls-test-tiny-" in out
+    import json
+
+    assert json.loads((run / "eval.json").read_text())["feature_id"].startswith("fashion-mnist-28x28-cls-test-tiny-")
     assert (run / "checkpoints" / "best.safetensors").is_file()
     from mediatk.fileio import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval/fid" in r]
     assert [r["step"] for r in evals] == [2, 4]
-    for flag in ("--eval-judge-steps", "--eval-feature-steps"):
-        code, _, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "2", "--eval-every", "1", flag, "0")
+    for flag, bad in (("--eval-judge-steps", "0"), ("--eval-feature-net", "600")):
+        code, _, err = cli("train", "vae", "--data", "fashion-mnist", "--steps", "2", "--eval-every", "1", flag, bad)
         assert code == 2 and flag in err and len(err.strip().splitlines()) == 1

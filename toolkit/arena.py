@@ -350,7 +350,7 @@ class Arena:
             from .quality import QualityEvaluator
 
             self._quality = QualityEvaluator(self.cfg.data, n=self.b["quality_n"], seed=self.cfg.seed,
-                                             feature_steps=self.b["feature_steps"], judge=False, log=lambda s: None)
+                                             judge=False, log=lambda s: None)  # the set's frozen feature net
         model = self.load_generator(g, t)
         res = self._quality(model)
         self.results["quality"][f"{g}_r{t}"] = {k: float(v) for k, v in res.items()}

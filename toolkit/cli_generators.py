@@ -46,8 +46,8 @@ def _load_recipe(ctx, _param, path):
 @click.option("--eval-every", type=int, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
 @click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
 @click.option("--eval-n", type=int, default=1000, show_default=True, help="Generated images per evaluation.")
-@click.option("--eval-feature-steps", type=click.IntRange(1, 10**6), default=None,
-              help="Training steps of the FID feature net.")
+@click.option("--eval-feature-net", type=click.Choice(["standard", "test-tiny"]), default="standard",
+              show_default=True, help="FID feature net recipe (test-tiny: tests only; not comparable).")
 @click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
               help="Training steps of the attribute judge (conditional models; default 2000).")
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
@@ -55,7 +55,7 @@ def _load_recipe(ctx, _param, path):
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
-              resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_steps,
+              resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_net,
               eval_judge_steps, tensorboard, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .errors import ConfigError
@@ -76,7 +76,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
         from .quality import QualityEvaluator
 
         eval_data = data if resume is None else json.loads((_P(resume) / "config.json").read_text())["data"]
-        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_steps=eval_feature_steps,
+        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_net=eval_feature_net,
                                      judge_steps=eval_judge_steps, log=lambda s: click.echo(s, err=True))
         kw.update(eval_every=eval_every, best_metric=best_metric)
     kw["evaluator"] = evaluator
@@ -90,7 +90,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
         result = train(model, data, steps=steps, epochs=epochs, batch_size=batch_size, image_size=image_size,
                        channels=channels, attrs=list(attrs), device=device, seed=seed, out=out,
                        options=ctx.meta.get("recipe_options", []) + list(ctx.args), limit=limit,
-                       record={"eval": {"n": eval_n, "feature_steps": eval_feature_steps,
+                       record={"eval": {"n": eval_n, "feature_net": eval_feature_net,
                                         "judge_steps": eval_judge_steps}}, **kw)
     import os
 
@@ -102,6 +102,14 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     click.echo(f"trained {result.step} steps in {result.seconds:.1f}s ({rate:.0f} images/s); {losses}")
     click.echo(f"run: {result.run.path}")
     click.echo(f"checkpoint: {result.last_checkpoint}")
+    if evaluator is not None and evaluator.report:  # the last evaluation, with its feature net's id
+        from .fileio import write_json
+
+        click.echo(f"evaluation at step {evaluator.report['step']}: {evaluator.fid_line(evaluator.result)}")
+        for line in evaluator.accuracy_lines():
+            click.echo(line)
+        path = write_json(result.run.path / "eval.json", {"lines": evaluator.lines, **evaluator.report})
+        click.echo(f"evaluation: {path}")
 
 
 @main.command("generate", context_settings={"ignore_unknown_options": False})

@@ -34,7 +34,7 @@ else:  # pragma: no cover - Python 3.10
 IGNORED = {"data_info", "progress"}
 #: other spellings of train's option names: at the top level, and inside config.json's ``eval`` table
 ALIASES = {"attr": "attrs"}
-EVAL_ALIASES = {"n": "eval_n", "feature_steps": "eval_feature_steps", "judge_steps": "eval_judge_steps"}
+EVAL_ALIASES = {"n": "eval_n", "feature_net": "eval_feature_net", "judge_steps": "eval_judge_steps"}
 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:

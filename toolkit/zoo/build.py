@@ -85,11 +85,12 @@ def _card(entry: str, meta: dict[str, Any], z: dict[str, Any], facts: dict[str, 
     use = (f"uv run mediatk generate --model {model} --attr smiling        # asked to smile\n"
            f"uv run mediatk generate --model {model} --attr smiling=0      # asked not to"
            if meta.get("spec", {}).get("attr_names") else f"uv run mediatk generate --model {model} -n 64")
-    evals = "".join(
-        f"| {r['step']} | {r.get('eval/fid', float('nan')):.3f} | "
-        + (f"{r.get('eval/attr_Smiling=1', float('nan')):.3f} | {r.get('eval/attr_Smiling=0', float('nan')):.3f} |"
-           if "eval/attr_Smiling=1" in r else " | |") + "\n"
-        for r in facts["evaluations"])
+    attrs = [k for k in (facts["evaluations"] or [{}])[0]
+             if k.startswith("eval/attr_") and "=" in k and not k.endswith(("_lo", "_hi"))]
+    head = " | ".join(["step", "FID"] + [k[10:] for k in attrs])
+    evals = f"| {head} |\n|{'---|' * (2 + len(attrs))}\n" + "".join(
+        "| " + " | ".join([str(r["step"]), f"{r['eval/fid']:.3f}"] + [f"{r[k]:.3f}" for k in attrs]) + " |\n"
+        for r in facts["evaluations"]) if facts["evaluations"] else "(none)\n"
     fig_lines = "\n".join(f"- {line}" for line in fig["lines"])
     return f"""# {entry}: {z['summary']}
 
@@ -122,10 +123,9 @@ Shipped: the `{z['checkpoint_tag']}` checkpoint at step {z['checkpoint_step']} o
 
 Wall time {z['wall_s']} s (the engine's clock, evaluations included) on {z['device']}.
 
-Evaluations during training (the engine's evaluator: the same feature net; judge seed 0 for attributes):
+Evaluations during training (the engine's evaluator at the time of the run, judge seed 0 for attributes; its
+feature net may differ from the one below, so compare these FIDs only with each other):
 
-| step | FID | smiling=1 | smiling=0 |
-|---|---|---|---|
 {evals}
 ## Figures
 

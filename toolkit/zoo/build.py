@@ -44,7 +44,7 @@ def _run_facts(checkpoint: Path) -> dict[str, Any]:
 
 
 def build(entry: str, checkpoint: str, recipe: str, command: str, load: str, summary: str, n: int = 1000,
-          seed: int = 1, device: str = "cpu") -> Path:
+          seed: int = 1, device: str = "cpu", note: str = "") -> Path:
     """Evaluate ``checkpoint``, export it to ``zoo/<entry>/`` and write ``MODEL_CARD.md``; returns the card."""
     from ..generators.base import from_checkpoint
     from ..quality import QualityEvaluator
@@ -70,7 +70,7 @@ def build(entry: str, checkpoint: str, recipe: str, command: str, load: str, sum
     device_note = f"CPU, 2 cores shared with other jobs (load average {load} during training), torch threads 2"
     zoo_facts = {"summary": summary, "data": what, "terms": terms, "recipe": recipe, "command": command,
                  "wall_s": facts["wall_s"], "device": device_note, "figures": figures, "default": True,
-                 "checkpoint_step": meta.get("step"), "checkpoint_tag": ck.stem}
+                 "checkpoint_step": meta.get("step"), "checkpoint_tag": ck.stem, "note": note}
     weights = export(ck, ZOO_DIR / entry, zoo_facts)
     size = weights.stat().st_size
     sha = hashlib.sha256(weights.read_bytes()).hexdigest()
@@ -121,7 +121,7 @@ Shipped: the `{z['checkpoint_tag']}` checkpoint at step {z['checkpoint_step']} o
 
 ## Training
 
-Wall time {z['wall_s']} s (the engine's clock, evaluations included) on {z['device']}.
+Wall time {z['wall_s']} s (the engine's clock, evaluations included) on {z['device']}. {z['note']}
 
 Evaluations during training (the engine's evaluator at the time of the run, judge seed 0 for attributes; its
 feature net may differ from the one below, so compare these FIDs only with each other):
@@ -162,8 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", required=True)
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--note", default="", help="a sentence for the card's Training section (pauses, early stop)")
     a = ap.parse_args(argv)
-    print(build(a.entry, a.checkpoint, a.recipe, a.command, a.load, a.summary, n=a.n, seed=a.seed))
+    print(build(a.entry, a.checkpoint, a.recipe, a.command, a.load, a.summary, n=a.n, seed=a.seed, note=a.note))
 
 
 if __name__ == "__main__":

@@ -97,8 +97,10 @@ def _echo_pretrained(model: str | None) -> None:
         return
     click.echo(f"pretrained ({len(shown)}; used by generate/evaluate until you train your own):")
     for e in shown:
-        z = e["zoo"]
-        click.echo(f"  {e['name']:<22} {e['model']:<7} {z.get('summary', '')}")
+        z, fig = e["zoo"], e["zoo"].get("figures", {})
+        acc = "".join(f", {k[5:]} {v:.2f}" for k, v in fig.items() if k.startswith("attr_") and "_" not in k[5:])
+        score = f" (FID {fig['fid']:.2f}{acc})" if "fid" in fig else ""
+        click.echo(f"  {e['name']:<22} {e['model']:<7} {z.get('summary', '')}{score}")
 
 
 # Command groups register themselves on import.

@@ -13,15 +13,19 @@ Fashion-MNIST (train split for training, test split as FID/KID reference), one p
 
 Images/s = generator steps × batch / seconds, timed from step 10 to the end (start-up, the first steps and
 the final checkpoint excluded); a wgan-gp generator step includes its 5 critic steps.  FID/KID use the
-features :mod:`mediatk.quality` picks (offline: a small CNN classifier trained on Fashion-MNIST train, stated
-in the table), n generated images against n real test images.  On ``celeba-genki-smiling``: ``cgan --attr
+dataset's frozen feature net (:mod:`mediatk.feature_nets`: a small CNN classifier trained on Fashion-MNIST
+train with the fixed ``standard`` recipe; its id is in the table), n generated images against n real test
+images; FID comes with a 95% bootstrap interval over the generated images, attribute accuracies with Wilson
+intervals.  ``--spread`` also scores the saved Fashion-MNIST fakes under feature nets with seeds 0, 1, 2
+(``fid_spread.spread_markdown``).  On ``celeba-genki-smiling``: ``cgan --attr
 smiling`` with its attribute accuracy both ways (judge CNN trained on the real train split; a second judge with
-another seed scores the last and the best checkpoint, since the first one chose the best) and a sample
+another seed scores the last and the best checkpoint, since the first one chose the best; the best is chosen
+on the val split, every reported figure is on test) and a sample
 grid (top row asked to smile, bottom row not, same noise) under ``bench/results/``.
 
     nice uv run python bench/gan_bench.py        # CPU (defaults: ≈10 min for Fashion-MNIST + ≈25 min cgan, 2 cores)
     uv run python bench/gan_bench.py --device cuda --image-size 64 --width 64 --steps 1000 --wgan-steps 300 \
-        --n-eval 5000 --feature-steps 3000 --cgan-steps 6000 --cgan-evals 12 --threads 16   # GPU (≈6 min on an H100)
+        --n-eval 5000 --cgan-steps 6000 --cgan-evals 12 --threads 16   # GPU (≈6 min on an H100)
 
 Results: ``bench/results/gans.md`` (CPU) or ``gans_cuda.md``, plus ``.json`` and sample grids.
 """
@@ -43,6 +47,7 @@ from mediatk.generators import from_checkpoint
 from mediatk.generators.engine import Feed, TrainConfig, fit
 from mediatk.generators.gan_nets import init_dcgan, spatial_plan
 from mediatk.media import save_grid
+from mediatk.metrics import fmt_ci
 from mediatk.options import parse_options
 from mediatk.quality import QualityEvaluator
 from mediatk.registry import GENERATORS
@@ -156,7 +161,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200, help="generator steps for dcgan, reference and vae")
     p.add_argument("--wgan-steps", type=int, default=40, help="generator steps for wgan-gp (5 critic steps each)")
     p.add_argument("--n-eval", type=int, default=1000, help="generated and real test images for FID/KID")
-    p.add_argument("--feature-steps", type=int, default=400)
+    p.add_argument("--feature-net", default="standard", help="feature net recipe (test-tiny: smoke runs only)")
+    p.add_argument("--spread", action="store_true", help="FID of the fakes under feature nets of seeds 0, 1, 2")
     p.add_argument("--cgan-steps", type=int, default=8000)
     p.add_argument("--cgan-size", type=int, default=None, help="default: --image-size")
     p.add_argument("--cgan-options", default="--aux-classifier --aux-weight 2", help="extra cgan options")
@@ -180,7 +186,8 @@ def main() -> None:
     train = load_images("fashion-mnist", split="train", image_size=a.image_size)
     x, y = train.tensor(), train.labels.long()
     w = ["--g-width", str(a.width), "--d-width", str(a.width)]
-    ev = QualityEvaluator("fashion-mnist", n=a.n_eval, feature_steps=a.feature_steps, seed=a.seed, log=log)
+    ev = QualityEvaluator("fashion-mnist", n=a.n_eval, feature_net=a.feature_net, seed=a.seed, log=log)
+    fakes: dict[str, torch.Tensor] = {}  # the evaluated samples, for --spread
     torch.optim.Adam([nn.Parameter(torch.zeros(1))])  # pay torch's one-time optimiser imports before timing
     rows = []
     # the reference runs first and last (timings drift on a shared machine); "vs ref" uses the mean of both
@@ -198,11 +205,14 @@ def main() -> None:
         else:
             model, rate, secs, _ = run_model(name, opts, x, y, steps, a, dev, tmp)
         q = ev(model)
+        if a.spread:
+            fakes[label] = ev._samples(model, a.n_eval, None, torch.Generator().manual_seed(a.seed + 1))
         with torch.no_grad():
             grid = model.sample(64, noise=model.sample_noise(64, torch.Generator().manual_seed(a.seed)).to(dev))
         save_grid(grid.float().clamp(-1, 1).cpu(), RESULTS / f"fmnist_{file}{tag}.png")
         rows.append({"model": label, "steps": steps, "seconds": round(secs, 1), "img_s": round(rate, 1),
                      "reference": name is None, "fid": round(q["fid"], 3), "kid": round(q["kid"], 5),
+                     "fid_ci": [round(q["fid_lo"], 3), round(q["fid_hi"], 3)], "feature_id": ev.feature_id,
                      "kid_std": round(q["kid_std"], 5)})
         log(json.dumps(rows[-1]))
     ref_rate = sum(r["img_s"] for r in rows if r["reference"]) / 2
@@ -216,8 +226,9 @@ def main() -> None:
         copts = w + shlex.split(a.cgan_options)
         log(f"== cgan --attr smiling {' '.join(copts)} on celeba-genki-smiling, {a.cgan_steps} steps at {size} px")
         cs = load_images("celeba-genki-smiling", split="train", image_size=size, attrs=["smiling"])
-        cev = QualityEvaluator("celeba-genki-smiling", n=min(a.n_eval, 1000), feature_steps=a.feature_steps,
-                               seed=a.seed, judge_steps=a.judge_steps, log=log)
+        # checkpoints are chosen on the val split; the figures reported below come from the test split
+        cev = QualityEvaluator("celeba-genki-smiling", n=min(a.n_eval, 1000), feature_net=a.feature_net,
+                               seed=a.seed, judge_steps=a.judge_steps, log=log, split="val")
         every = max(1, a.cgan_steps // a.cgan_evals)
         model, rate, secs, res = run_model("cgan", copts, cs.tensor(), cs.attrs.float(), a.cgan_steps, a, dev, tmp,
                                            attrs=cs.attr_names, evaluator=cev, eval_every=every,
@@ -227,7 +238,9 @@ def main() -> None:
                   round(r["eval/fid"], 3)) for r in evals]
         log(f"evaluations (step, smiling=1, smiling=0, FID): {trail}")
         best = max(evals, key=lambda r: r["eval/attr_acc"])
-        q = {k[5:]: v for k, v in evals[-1].items() if k.startswith("eval/")}  # the engine's last evaluation
+        tev = QualityEvaluator("celeba-genki-smiling", n=min(a.n_eval, 1000), feature_net=a.feature_net,
+                               seed=a.seed, judge_steps=a.judge_steps, log=log)  # same judge, test split
+        q = tev(model)
         gen = torch.Generator().manual_seed(a.seed)
         noise = model.sample_noise(8, gen).repeat(2, 1)
         cond = torch.cat([torch.ones(8, 1), torch.zeros(8, 1)])
@@ -236,18 +249,23 @@ def main() -> None:
         save_grid(grid, RESULTS / f"cgan_smiling{tag}.png", nrow=8)
         # A second judge (another seed, fresh noise and real subset) scores the last and the best checkpoint:
         # the best was chosen by the first judge, so only the second one's figure for it is unbiased.
-        cev2 = QualityEvaluator("celeba-genki-smiling", n=min(a.n_eval, 1000), feature_steps=a.feature_steps,
+        cev2 = QualityEvaluator("celeba-genki-smiling", n=min(a.n_eval, 1000), feature_net=a.feature_net,
                                 seed=a.seed + 1, judge_steps=a.judge_steps, judge_seed=a.seed + 1, log=log)
         second = {}
         for which, ck in (("last", res.last_checkpoint), ("best", res.best_checkpoint)):
             r2 = cev2(from_checkpoint(ck, device=dev).eval())
             second[which] = {"smiling_1": r2["attr_Smiling=1"], "smiling_0": r2["attr_Smiling=0"],
-                             "fid": round(r2["fid"], 3)}
+                             "smiling_1_ci": [r2["attr_Smiling=1_lo"], r2["attr_Smiling=1_hi"]],
+                             "smiling_0_ci": [r2["attr_Smiling=0_lo"], r2["attr_Smiling=0_hi"]],
+                             "fid": round(r2["fid"], 3), "fid_ci": [round(r2["fid_lo"], 3), round(r2["fid_hi"], 3)]}
         log(f"second judge: {second}")
         celeba = {"second_judge": second, "second_lines": cev2.lines, "steps": a.cgan_steps, "image_size": size,
                   "seconds": round(secs, 1), "n_train": len(cs),
                   "smiling_1": q["attr_Smiling=1"], "smiling_0": q["attr_Smiling=0"], "n_judged": int(q["n_judged"]),
-                  "fid": round(q["fid"], 3), "lines": cev.lines, "options": " ".join(copts), "trail": trail,
+                  "smiling_1_ci": [q["attr_Smiling=1_lo"], q["attr_Smiling=1_hi"]],
+                  "smiling_0_ci": [q["attr_Smiling=0_lo"], q["attr_Smiling=0_hi"]],
+                  "fid": round(q["fid"], 3), "fid_ci": [round(q["fid_lo"], 3), round(q["fid_hi"], 3)],
+                  "lines": tev.lines, "options": " ".join(copts), "trail": trail,
                   "ema": a.cgan_ema or None,
                   "best": {"step": best["step"], "smiling_1": best["eval/attr_Smiling=1"],
                            "smiling_0": best["eval/attr_Smiling=0"]}}
@@ -263,11 +281,19 @@ def main() -> None:
     md += ["| model | G steps | wall s | train img/s | vs ref | FID | KID |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         vs = f"{r['vs_ref']:.2f}×" if r["vs_ref"] is not None else "ref"
-        md.append(f"| {r['model']} | {r['steps']} | {r['seconds']} | {r['img_s']} | {vs} | {r['fid']:.2f} | "
+        md.append(f"| {r['model']} | {r['steps']} | {r['seconds']} | {r['img_s']} | {vs} | {fmt_ci(r['fid'], r['fid_ci'], 2)} | "
                   f"{r['kid']:.4f} ± {r['kid_std']:.4f} |")
     md += ["", (f"img/s = generator steps × batch / s from step 10 on; a wgan-gp step includes 5 critic steps. "
            f"vs ref = img/s over the mean of the two reference runs ({ref_rate:.1f} img/s). The reference and "
-           "mediatk run back to back in one process; on a shared CPU timings vary from run to run.")]
+           "mediatk run back to back in one process; on a shared CPU timings vary from run to run. FID [95% "
+           "bootstrap interval over the generated images; it does not include the choice of feature net].")]
+    if fakes:
+        from fid_spread import spread_markdown  # bench/ is this script's directory
+        from mediatk.feature_nets import feature_spread
+
+        real = load_images("fashion-mnist", split="test", image_size=a.image_size, limit=a.n_eval, seed=a.seed).tensor()
+        sp = feature_spread("fashion-mnist", tuple(x.shape[1:]), real, fakes, net=a.feature_net, log=log)
+        md += [""] + spread_markdown(sp, "FID under feature nets trained with seeds 0, 1, 2 (same fakes)")
     if celeba:
         md += ["", (f"## cgan --attr smiling (celeba-genki-smiling, {celeba['n_train']} train images, "
                f"{celeba['image_size']} px, {celeba['steps']} steps, {celeba['seconds']} s)"), ""]
@@ -276,15 +302,18 @@ def main() -> None:
         ema = (f"; EMA of the weights, decay {celeba['ema']} (sampling and evaluation use it)"
                if celeba.get("ema") else "")
         md += [f"- options: `cgan --attr smiling {celeba['options']}`, batch {a.batch_size}{ema}",
-               (f"- last step: asked to smile, judged smiling {celeba['smiling_1']:.3f}; asked not to smile, judged "
-               f"not smiling {celeba['smiling_0']:.3f} (each of {celeba['n_judged']} samples)"),
-               (f"- best of {len(celeba['trail'])} evaluations (engine's best-checkpoint rule, attr_acc:max; chosen "
-               f"with the same judge, so optimistic): step {b['step']}: {b['smiling_1']:.3f} / {b['smiling_0']:.3f}"),
-               f"- evaluations (step, smiling=1, smiling=0, FID): {celeba['trail']}",
+               (f"- last step: asked to smile, judged smiling {fmt_ci(celeba['smiling_1'], celeba['smiling_1_ci'])}; "
+               f"asked not to smile, judged not smiling {fmt_ci(celeba['smiling_0'], celeba['smiling_0_ci'])} (each "
+               f"of {celeba['n_judged']} samples, test split; Wilson 95% intervals)"),
+               (f"- best of {len(celeba['trail'])} evaluations (engine's best-checkpoint rule, attr_acc:max on the "
+               f"val split; chosen with the same judge, so optimistic): step {b['step']}: {b['smiling_1']:.3f} / "
+               f"{b['smiling_0']:.3f}"),
+               f"- evaluations on val (step, smiling=1, smiling=0, FID): {celeba['trail']}",
                (f"- a second judge, independent of the checkpoint choice ({celeba['second_lines'][-1]}; fresh noise): "
-                + "; ".join(f"{w} checkpoint {v['smiling_1']:.3f} / {v['smiling_0']:.3f}"
+                + "; ".join(f"{w} checkpoint {fmt_ci(v['smiling_1'], v['smiling_1_ci'])} / "
+                            f"{fmt_ci(v['smiling_0'], v['smiling_0_ci'])}"
                             for w, v in celeba["second_judge"].items())),
-               f"- FID {celeba['fid']:.2f} (target for attribute accuracy: ≥ 0.90 both ways)",
+               f"- FID {fmt_ci(celeba['fid'], celeba['fid_ci'], 2)} (target for attribute accuracy: ≥ 0.90 both ways)",
                f"- samples: `bench/results/cgan_smiling{tag}.png` (top row smiling=1, bottom smiling=0, same noise)"]
     text = "\n".join(md) + "\n"
     print(text)

@@ -226,11 +226,13 @@ def load_images(spec: str | os.PathLike, split: str = "train", image_size: int |
                 limit: int | None = None, test_fraction: float = 0.2, seed: int = 0) -> ImageSet:
     """Load an image set (see :class:`ImageSet` for what items look like).
 
-    ``split``: ``train``/``test``/``all`` (``val`` where CelebA's partition has one).  ``image_size``:
-    square side to resize to (None: native).  ``channels``: 1 or 3 (None: native).  ``attrs``: CelebA
-    attribute names (case-insensitive) to use as ``y``.  ``domain``: ``A``/``B`` for unpaired sets.
-    ``limit``: keep a seeded random subset of at most this many.  ``test_fraction``/``seed``: the split of
-    sets without an official one.
+    ``split``: ``train``/``val``/``test``/``all``; ``val`` is the set's official validation split (CelebA's
+    partition value 1, a ``val/`` folder) or else a fixed 10 % carved from train and left out of it.
+    ``image_size``: square side to resize to (None: native).  ``channels``: 1 or 3 (None: native).
+    ``attrs``: CelebA attribute names (case-insensitive) to use as ``y``.  ``domain``: ``A``/``B`` for
+    unpaired sets.  ``limit``: keep a random subset of at most this many, drawn with ``seed``.
+    ``test_fraction``: the test share of sets without an official split.  Splits never depend on ``seed``:
+    every command sees the same train/val/test of a set (see ``mediatk.datasets.base.fixed_split``).
     """
     fmt, path = _locate(spec)
     if fmt.kind != "images":

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,11 @@ IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
 SPLITS = ("train", "val", "test", "all")
 DEFAULT_TEST_FRACTION = 0.2
+# Share of the train split held out as ``val`` (for choosing checkpoints) where a set has no official val.
+VAL_FRACTION = 0.1
+# Mixed into every key :func:`fixed_split` hashes; changing it moves items between splits (and so would
+# invalidate every model and cache trained on a split), so never change it lightly.
+SPLIT_SALT = "mediatk-split-1"
 
 # Decoded images of a file-based set are kept in memory up to this many bytes (per ImageSet object).
 FILE_CACHE_BYTES = 256 * 2**20
@@ -101,32 +107,79 @@ def check_test_fraction(test_fraction: float) -> float:
     return tf
 
 
-def seeded_split(n: int, split: str, test_fraction: float = DEFAULT_TEST_FRACTION, seed: int = 0) -> np.ndarray:
-    """Indices of ``split`` for a set with no official split.
+def _hash_order(keys: Sequence[str]) -> np.ndarray:
+    """Indices of ``keys`` sorted by a hash of each key: a shuffle that depends on nothing but the names."""
+    h = np.array([int.from_bytes(hashlib.blake2b(f"{SPLIT_SALT}/{k}".encode(), digest_size=8).digest(), "big")
+                  for k in keys], dtype=np.uint64)
+    return np.argsort(h, kind="stable")
 
-    A permutation drawn from ``numpy.random.default_rng(seed)``; the first ``round(n * test_fraction)``
-    indices are the test split, the rest train.  Each split is returned sorted (file order), so the same
-    ``n``, ``test_fraction`` and ``seed`` always give the same split.
+
+def split_sizes(n: int, test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[int, int, int]:
+    """``(train, val, test)`` sizes of :func:`fixed_split` for ``n`` items.
+
+    Test is ``round(n * test_fraction)`` (0 when ``test_fraction`` is 0: the set has an official test
+    split), val is ``VAL_FRACTION`` of the rest; each is at least 1 while it leaves train at least 1.
     """
+    n_test = 0
+    if test_fraction:
+        n_test = round(n * check_test_fraction(test_fraction))
+        if n >= 2:
+            n_test = min(max(n_test, 1), n - 1)
+    pool = n - n_test
+    n_val = round(pool * VAL_FRACTION)
+    if pool >= 2:
+        n_val = min(max(n_val, 1), pool - 1)
+    return pool - n_val, n_val, n_test
+
+
+def fixed_split(keys: Sequence[str], split: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> np.ndarray:
+    """Indices (sorted, i.e. in file order) of ``split`` for a set with no official split.
+
+    Items are ranked by a hash of their key (a file's path inside the set, or an index for sets that
+    never change, like ``digits``); the first ``test`` of the ranking are the test split, the next ``val``
+    the validation split, the rest train (sizes from :func:`split_sizes`).  The split therefore depends
+    only on the data, never on a command's ``--seed``, and adding a file moves at most a few items across
+    a boundary.  ``test_fraction=0`` carves only val out of an official train split (:func:`carve_val`).
+    """
+    n = len(keys)
     if split == "all":
         return np.arange(n)
-    n_test = split_sizes(n, test_fraction)[1]
-    perm = np.random.default_rng(seed).permutation(n)
-    idx = perm[:n_test] if split == "test" else perm[n_test:]
-    return np.sort(idx)
+    _, n_val, n_test = split_sizes(n, test_fraction)
+    order = _hash_order(keys)
+    bounds = {"test": (0, n_test), "val": (n_test, n_test + n_val), "train": (n_test + n_val, n)}[split]
+    return np.sort(order[bounds[0]:bounds[1]])
 
 
-def split_sizes(n: int, test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[int, int]:
-    """(train, test) sizes of :func:`seeded_split`; both at least 1 when ``n >= 2``."""
-    n_test = round(n * check_test_fraction(test_fraction))
-    if n >= 2:
-        n_test = min(max(n_test, 1), n - 1)
-    return n - n_test, n_test
+def carve_val(keys: Sequence[str], split: str) -> np.ndarray:
+    """Indices of ``train`` or ``val`` inside an official train split of items ``keys`` (val: 10 %)."""
+    return fixed_split(keys, split, test_fraction=0)
 
 
-def seeded_counts(n: int) -> dict[str, int]:
-    train, test = split_sizes(n)
-    return {"train": train, "test": test, "all": n}
+def index_keys(n: int) -> list[str]:
+    """Keys for :func:`fixed_split` of a fixed set of ``n`` in-memory items (their positions)."""
+    return [str(i) for i in range(n)]
+
+
+def path_keys(paths: Sequence[Path], root: Path) -> list[str]:
+    """Keys for :func:`fixed_split` of image files: their paths relative to ``root``, with ``/``."""
+    out = []
+    for p in map(Path, paths):
+        try:
+            out.append(p.relative_to(root).as_posix())
+        except ValueError:  # a labels file may name a file outside the folder
+            out.append(p.as_posix())
+    return out
+
+
+def fixed_counts(n: int, test_fraction: float = DEFAULT_TEST_FRACTION) -> dict[str, int]:
+    train, val, test = split_sizes(n, test_fraction)
+    return {"train": train, "val": val, "test": test, "all": n}
+
+
+def carved_counts(n_train: int, n_test: int) -> dict[str, int]:
+    """Counts of a set with official train and test splits, val carved from train."""
+    train, val, _ = split_sizes(n_train, 0)
+    return {"train": train, "val": val, "test": n_test, "all": n_train + n_test}
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -253,7 +306,8 @@ def build_image_set(listing: Listing, *, name: str, format: str, root: Path | No
     """Apply the options shared by all formats and return the :class:`ImageSet`.
 
     ``limit`` keeps a seeded random subset of the split (kept in file order), so a limited set is not,
-    say, only the first class of a folder sorted by class.
+    say, only the first class of a folder sorted by class.  ``seed`` picks that subset and nothing else:
+    the split itself was fixed before (:func:`fixed_split`).
     """
     where = f"{name} ({root})" if root is not None else name
     if len(listing) == 0:

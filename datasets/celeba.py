@@ -8,8 +8,9 @@ A CelebA folder holds:
   202599); line 2: the space-separated attribute names (40 in the real set); then one row per image,
   ``000001.jpg -1  1  1 -1 ...`` with ±1 values separated by one or more spaces.  Values are stored as
   0/1 (1 for +1; files that already use 0/1 read the same).  Kaggle's ``list_attr_celeba.csv`` (``image_id,5_o_Clock_Shadow,...``) is read as well.
-* ``list_eval_partition.txt`` (optional) — ``000001.jpg 0`` rows: 0 train, 1 val, 2 test.  Without it the
-  set is split by a seeded permutation (``test_fraction``).
+* ``list_eval_partition.txt`` (optional) — ``000001.jpg 0`` rows: 0 train, 1 val, 2 test (when no row
+  says 1, val is a fixed 10 % of train).  Without it train/val/test are fixed by a hash of each file name
+  (``test_fraction``; see ``fixed_split``).
 
 The set holds the images that have an attribute row *and* a file; rows without a file are dropped with a
 warning, files without a row are left out.  Images are decoded lazily, one per item.
@@ -29,14 +30,16 @@ from .base import (
     ImageSet,
     Listing,
     build_image_set,
+    carve_val,
+    carved_counts,
     check_common_options,
     check_split,
     check_test_fraction,
+    fixed_counts,
+    fixed_split,
     read_csv_rows,
     register_format,
     reject_option,
-    seeded_counts,
-    seeded_split,
 )
 
 ATTR_FILE = "list_attr_celeba.txt"
@@ -158,15 +161,17 @@ class CelebAFormat(Format):
         return names, files, attrs, part
 
     def _split_index(self, files: list[str], part: dict[str, int] | None, split: str, where: str,
-                     test_fraction: float, seed: int) -> np.ndarray:
+                     test_fraction: float) -> np.ndarray:
         if part is None:
-            check_split(split, ["train", "test", "all"], f"{where} (no {PARTITION_FILE})")
-            return seeded_split(len(files), split, test_fraction, seed)
+            check_split(split, ["train", "val", "test", "all"], f"{where} (no {PARTITION_FILE})")
+            return fixed_split(files, split, test_fraction)
         codes = np.array([part.get(f, -1) for f in files])
-        allowed = ["train"] + (["val"] if (codes == 1).any() else []) + ["test", "all"]
-        split = check_split(split, allowed, where)
+        split = check_split(split, ["train", "val", "test", "all"], where)
         if split == "all":
             return np.arange(len(files))
+        if split in ("train", "val") and not (codes == 1).any():  # no official val: carve it from train
+            train = np.flatnonzero(codes == 0)
+            return train[carve_val([files[i] for i in train], split)]
         return np.flatnonzero(codes == _PARTITION_CODES[split])
 
     def load(self, path: Path | None, *, name: str | None = None, split: str = "train",
@@ -180,7 +185,7 @@ class CelebAFormat(Format):
         names, files, table, part = self._table(path)
         if not files:
             raise DataError(f"{where} has no images that have a row in {ATTR_FILE}")
-        idx = self._split_index(files, part, split, where, test_fraction, seed)
+        idx = self._split_index(files, part, split, where, test_fraction)
         img_dir = _image_dir(path)
         listing = Listing(paths=[img_dir / files[i] for i in idx], attrs=table[idx], attr_names=names)
         return build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
@@ -189,13 +194,12 @@ class CelebAFormat(Format):
     def counts(self, path: Path | None) -> dict[str, int]:
         _, files, _, part = self._table(path)
         if part is None:
-            return seeded_counts(len(files))
+            return fixed_counts(len(files))
         codes = np.array([part.get(f, -1) for f in files])
-        out = {"train": int((codes == 0).sum())}
-        if (codes == 1).any():
-            out["val"] = int((codes == 1).sum())
-        out.update(test=int((codes == 2).sum()), all=len(files))
-        return out
+        train, test = int((codes == 0).sum()), int((codes == 2).sum())
+        if not (codes == 1).any():
+            return {**carved_counts(train, test), "all": len(files)}
+        return {"train": train, "val": int((codes == 1).sum()), "test": test, "all": len(files)}
 
     def attr_names(self, path: Path | None) -> list[str]:
         attr_path = _attr_file(path) if path is not None else None

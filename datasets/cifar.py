@@ -1,5 +1,7 @@
 """CIFAR-10: 60000 32x32 RGB images in 10 classes (50k train / 10k test).
 
+``val`` is a fixed 10 % of the train batches (by position, see ``fixed_split``), left out of ``train``.
+
 Two local layouts are read:
 
 * The official "python version" (what torchvision downloads): ``cifar-10-batches-py/`` with
@@ -25,8 +27,11 @@ from .base import (
     ImageSet,
     Listing,
     build_image_set,
+    carve_val,
+    carved_counts,
     check_common_options,
     check_split,
+    index_keys,
     register_format,
     reject_option,
 )
@@ -100,14 +105,17 @@ class Cifar10Format(Format):
         d = _batch_dir(path)
         if d is None:
             raise DataError(f"no CIFAR-10 batches ({BATCH_DIR}/data_batch_1 ...) in {path}")
-        split = check_split(split, ["train", "test", "all"], f"{name or self.name} ({path})")
-        files = {"train": TRAIN_BATCHES, "test": TEST_BATCHES, "all": TRAIN_BATCHES + TEST_BATCHES}[split]
+        split = check_split(split, ["train", "val", "test", "all"], f"{name or self.name} ({path})")
+        files = {"train": TRAIN_BATCHES, "val": TRAIN_BATCHES, "test": TEST_BATCHES,
+                 "all": TRAIN_BATCHES + TEST_BATCHES}[split]
         missing = [f for f in files if not (d / f).is_file()]
         if missing:
             raise DataError(f"{d} lacks {', '.join(missing)}")
         parts = [read_batch(d / f) for f in files]
         listing = Listing(array=np.concatenate([p[0] for p in parts]), labels=np.concatenate([p[1] for p in parts]),
                           classes=CLASSES)
+        if split in ("train", "val"):
+            listing = listing.take(carve_val(index_keys(len(listing)), split))
         return build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
                                image_size=image_size, channels=channels, limit=limit, seed=seed)
 
@@ -115,7 +123,7 @@ class Cifar10Format(Format):
         d = _batch_dir(path)
         train = sum(PER_BATCH for f in TRAIN_BATCHES if (d / f).is_file())
         test = sum(PER_BATCH for f in TEST_BATCHES if (d / f).is_file())
-        return {"train": train, "test": test, "all": train + test}
+        return carved_counts(train, test)
 
     def missing(self, searched: str, target: Path) -> str:
         return (f"cifar10 not found in {searched}; put {BATCH_DIR}/ (data_batch_1 .. data_batch_5, test_batch, "

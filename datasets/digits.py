@@ -2,8 +2,8 @@
 
 Needs no files and no network (the data ships inside scikit-learn), so it is the set the smoke tests and
 quick demos use.  Pixel values 0..16 are scaled to 0..255; the native size is 8x8, so pass
-``image_size`` (e.g. 32) to upsample for a model.  There is no official split: train/test come from a
-seeded permutation (``test_fraction``).
+``image_size`` (e.g. 32) to upsample for a model.  There is no official split: train/val/test are fixed
+by :func:`~mediatk.datasets.base.fixed_split` over the images' positions (``test_fraction``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from .base import (
     check_common_options,
     check_split,
     check_test_fraction,
+    fixed_counts,
+    fixed_split,
+    index_keys,
     register_format,
     reject_option,
-    seeded_counts,
-    seeded_split,
 )
 
 N_DIGITS = 1797  # the size of scikit-learn's bundled copy (fixed), so counts() need not import sklearn
@@ -56,15 +57,15 @@ class DigitsFormat(Format):
         check_test_fraction(test_fraction)
         reject_option(self.name, "attrs", attrs, "attributes apply only to celeba-format sets")
         reject_option(self.name, "domain", domain, "domains apply to unpaired (trainA/trainB) sets")
-        split = check_split(split, ["train", "test", "all"], self.name)
+        split = check_split(split, ["train", "val", "test", "all"], self.name)
         x, y = _digits()
         listing = Listing(array=x, labels=y, classes=[str(i) for i in range(10)])
-        listing = listing.take(seeded_split(len(x), split, test_fraction, seed))
+        listing = listing.take(fixed_split(index_keys(len(x)), split, test_fraction))
         return build_image_set(listing, name=name or self.name, format=self.name, root=None, split=split,
                                image_size=image_size, channels=channels, limit=limit, seed=seed)
 
     def counts(self, path: Path | None) -> dict[str, int]:
-        return seeded_counts(N_DIGITS)
+        return fixed_counts(N_DIGITS)
 
 
 DIGITS = register_format(DigitsFormat())

@@ -5,16 +5,18 @@
     ``ImageFolder``); classes are the sorted subfolder names.  A folder of loose images with no
     subfolders is an unlabelled set (``y == -1``).  When the folder has ``train/`` and ``test/`` (or
     ``val/``) subfolders, each laid out as above, those are the official splits (e.g. an image-folder copy
-    of CIFAR-10); otherwise the split is a seeded permutation (``test_fraction``).
+    of CIFAR-10; without ``val/`` a fixed 10 % of ``train/`` is the val split); otherwise train/val/test
+    are fixed by a hash of each file's path inside the folder (``test_fraction``; see ``fixed_split``).
 
 ``unpaired``
     CycleGAN's layout: ``trainA/ trainB/`` and optionally ``testA/ testB/``, two unpaired domains.
     ``domain="A"`` or ``"B"`` picks one; without a domain both are returned with labels 0 (A) and 1 (B).
+    ``val`` is a fixed 10 % of each ``train*/`` folder, left out of ``train``.
 
 ``eyes``
     ``images/*`` plus ``labels.csv`` with a header and columns ``filename`` (or ``file``/``image``/``path``)
     and ``label`` (any class names, e.g. ``opened``/``closed``).  Only images with a non-empty label are in
-    the set; classes are the sorted label values.  Split by seeded permutation.
+    the set; classes are the sorted label values.  Split by a hash of each file name (``fixed_split``).
 """
 
 from __future__ import annotations
@@ -31,18 +33,21 @@ from .base import (
     ImageSet,
     Listing,
     build_image_set,
+    carve_val,
+    carved_counts,
     check_common_options,
     check_split,
     check_test_fraction,
+    fixed_counts,
+    fixed_split,
     has_images,
     is_image_file,
     list_images,
+    path_keys,
     pick_column,
     read_csv_rows,
     register_format,
     reject_option,
-    seeded_counts,
-    seeded_split,
 )
 
 _SPLIT_DIRS = {"train": ("train", "training"), "val": ("val", "valid", "validation"), "test": ("test", "testing")}
@@ -100,6 +105,13 @@ class ImageFolderFormat(Format):
                 labels += [k] * len(found)
         return Listing(paths=paths, labels=np.array(labels, dtype=np.int64), classes=classes)
 
+    def _official(self, splits: dict[str, Path], split: str, classes: list[str] | None) -> Listing:
+        """One official split; train and val are carved from ``train/`` when there is no ``val/``."""
+        if split in splits and not (split == "train" and "val" not in splits):
+            return self._list(splits[split], classes)
+        listing = self._list(splits["train"], classes)
+        return listing.take(carve_val(path_keys(listing.paths, splits["train"]), split))
+
     def _layout(self, path: Path) -> tuple[dict[str, Path], list[str] | None]:
         splits = self._split_dirs(path)
         folders = list(splits.values()) or [path]
@@ -118,15 +130,17 @@ class ImageFolderFormat(Format):
             raise DataError(f"{path} is not a folder")
         splits, classes = self._layout(path)
         if splits:
-            split = check_split(split, list(splits) + ["all"], where)
-            wanted = list(splits) if split == "all" else [split]
-            listing = Listing.concat([self._list(splits[s], classes) for s in wanted])
+            split = check_split(split, sorted(set(splits) | {"val", "all"}), where)
+            if split == "all":
+                listing = Listing.concat([self._list(d, classes) for d in splits.values()])
+            else:
+                listing = self._official(splits, split, classes)
         else:
-            split = check_split(split, ["train", "test", "all"], where)
+            split = check_split(split, ["train", "val", "test", "all"], where)
             listing = self._list(path, classes)
             if not len(listing):
                 raise DataError(f"{where} holds no image files")
-            listing = listing.take(seeded_split(len(listing), split, test_fraction, seed))
+            listing = listing.take(fixed_split(path_keys(listing.paths, path), split, test_fraction))
         return build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
                                image_size=image_size, channels=channels, limit=limit, seed=seed)
 
@@ -134,9 +148,11 @@ class ImageFolderFormat(Format):
         splits, classes = self._layout(path)
         if splits:
             out = {s: len(self._list(d, classes)) for s, d in splits.items()}
-            out["all"] = sum(out.values())
+            if "val" not in out:
+                out.update(carved_counts(out["train"], 0))
+            out["all"] = sum(out[s] for s in ("train", "val", "test") if s in out)
             return out
-        return seeded_counts(len(self._list(path, classes)))
+        return fixed_counts(len(self._list(path, classes)))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -167,12 +183,12 @@ class UnpairedFormat(Format):
         _no_attrs(self.name, attrs)
         domains = self._domain(domain)
         where = f"{name or self.name} ({path})"
-        split = check_split(split, ["train", "test", "all"], where)
+        split = check_split(split, ["train", "val", "test", "all"], where)
         splits = ["train", "test"] if split == "all" else [split]
         parts = []
         for d in domains:
             for s in splits:
-                folder = path / f"{s}{d}"
+                folder = path / f"{'train' if s == 'val' else s}{d}"
                 if not folder.is_dir():
                     if split == "all" and s == "test":
                         continue
@@ -180,6 +196,8 @@ class UnpairedFormat(Format):
                 found = list_images(folder)
                 if not found:
                     raise DataError(f"{folder} holds no image files")
+                if split in ("train", "val"):
+                    found = [found[i] for i in carve_val(path_keys(found, folder), split)]
                 label = 0 if d == "A" else 1
                 parts.append(Listing(paths=found, labels=np.full(len(found), label, dtype=np.int64),
                                      classes=["A", "B"]))
@@ -199,6 +217,11 @@ class UnpairedFormat(Format):
             if f"{s}A" in out or f"{s}B" in out:
                 out[s] = out.get(f"{s}A", 0) + out.get(f"{s}B", 0)
         out["all"] = out.get("train", 0) + out.get("test", 0)
+        vals = [carved_counts(out[f"train{d}"], 0)["val"] for d in ("A", "B") if f"train{d}" in out]
+        if vals:  # trainA/ and trainB/ keep their file counts; train and val are what loading gives
+            out["train"] -= sum(vals)
+            tail = {k: out.pop(k) for k in ("test", "all") if k in out}
+            out = {**out, "val": sum(vals), **tail}
         return out
 
 
@@ -259,7 +282,7 @@ class LabelledImagesFormat(Format):
         _no_attrs(self.name, attrs)
         reject_option(self.name, "domain", domain, "domains apply to unpaired (trainA/trainB) sets")
         where = f"{name or self.name} ({path})"
-        split = check_split(split, ["train", "test", "all"], where)
+        split = check_split(split, ["train", "val", "test", "all"], where)
         paths, labels = self._rows(path)
         if not paths:
             raise DataError(f"{where}: labels.csv labels no image that exists in images/")
@@ -267,12 +290,12 @@ class LabelledImagesFormat(Format):
         index = {c: i for i, c in enumerate(classes)}
         listing = Listing(paths=paths, labels=np.array([index[lab] for lab in labels], dtype=np.int64),
                           classes=classes)
-        listing = listing.take(seeded_split(len(listing), split, test_fraction, seed))
+        listing = listing.take(fixed_split(path_keys(paths, path / "images"), split, test_fraction))
         return build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
                                image_size=image_size, channels=channels, limit=limit, seed=seed)
 
     def counts(self, path: Path | None) -> dict[str, int]:
-        return seeded_counts(len(self._rows(path)[0]))
+        return fixed_counts(len(self._rows(path)[0]))
 
 
 IMAGEFOLDER = register_format(ImageFolderFormat())

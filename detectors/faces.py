@@ -3,7 +3,8 @@ refinement for cheap per-frame tracking, main-face tracking, face and eye crops.
 
 * :meth:`FaceFinder.detect` runs the full three-stage MTCNN on a batch of frames, each first downscaled so
   that its longer side is at most ``detect_side`` (default 360 px; faces in talking-head video are large),
-  with ``min_face_size`` = max(20 px, ``min_face_frac`` × the short side) to keep the image pyramid short.
+  with ``min_face_size`` = max(20 px, ``min_face_frac`` × the short side) to keep the image pyramid short;
+  a frame whose short side is under that size has no detectable face (MTCNN itself would raise on it).
   Boxes and the five landmarks (left eye, right eye, nose, mouth corners) come back in the coordinates of
   the frames as given.
 * :meth:`FaceFinder.refine` runs only the last stage (ONet, 48×48 input) on the square around a known box:
@@ -98,6 +99,8 @@ class FaceFinder:
             batch = np.stack([frames[i] if s == 1.0 else cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA)
                               for i in idx])
             self.mtcnn.min_face_size = max(20, int(self.min_face_frac * min(size)))
+            if min(size) < self.mtcnn.min_face_size:
+                continue  # no face this small can be found, and MTCNN's image pyramid would be empty (it raises)
             self.calls += 1
             boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
             for j, i in enumerate(idx):

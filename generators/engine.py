@@ -128,7 +128,7 @@ class TrainConfig:
     sample_every: int = 0            # 0: only at the end
     ckpt_every: int = 500
     eval_every: int = 0              # 0: only at the end when an evaluator is given
-    best_metric: str | None = None   # e.g. "fid" (lower is better) or "acc:max"
+    best_metric: str | None = None   # e.g. "fid" (lower is better) or "acc:max"; never on a test split
     n_preview: int = 64
     progress: bool = True
     tensorboard: bool = True         # also log to RUNDIR/tensorboard (losses, learning rates, eval, samples)
@@ -144,6 +144,8 @@ class TrainResult:
     best_checkpoint: Path | None
     seconds: float
     images_seen: int
+    # how best_checkpoint was chosen: {"metric", "value", "step", "split"} (split: the evaluator's, e.g. "val")
+    selection: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -221,6 +223,13 @@ def _scalar(v: Any) -> float:
 # the loop
 
 
+def check_selection(evaluator: Any, best_metric: str | None) -> None:
+    """ConfigError when ``best_metric`` would pick checkpoints with an evaluator that reads the test split."""
+    if best_metric and evaluator is not None and getattr(evaluator, "split", None) == "test":
+        raise ConfigError(f"--best-metric {best_metric} would choose the checkpoint on the test split that is "
+                          "then reported; give the training evaluator the val split")
+
+
 def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainConfig,
         resume: str | Path | None = None,
         evaluator: Callable[[Generator, int], dict[str, float]] | None = None) -> TrainResult:
@@ -228,7 +237,13 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
 
     ``run=None`` trains in memory only (no checkpoints, samples or metrics files): how detectors train the
     autoencoders inside them with this same engine.
+
+    With ``tc.best_metric`` the evaluator chooses ``checkpoints/best``; an evaluator that says it reads the
+    test split (``evaluator.split == "test"``) is refused for that, since the chosen checkpoint's test figure
+    would then be biased upwards.  Selection uses a validation split; reports use test.
     """
+    check_selection(evaluator, tc.best_metric)
+    selected_on = getattr(evaluator, "split", None)
     world, rank, local = _dist_info()
     device = resolve_device(tc.device)
     if world > 1 and device.type == "cuda":
@@ -250,7 +265,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
 
     optimizers = model.configure_optimizers()
     ema = EMA(model, tc.ema) if tc.ema else None
-    step, best_value = 0, None
+    step, best_value, best_step = 0, None, None
     best_path: Path | None = None
     if resume is not None:
         ckpt = load_checkpoint(resume, expect_model=model.name)
@@ -262,7 +277,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         step = int(ckpt.meta["step"])
         feed.load_state(ckpt.extra["feed"])
         _set_rng_state(ckpt.extra["rng"], device)
-        best_value = ckpt.extra.get("best_value")
+        best_value, best_step = ckpt.extra.get("best_value"), ckpt.extra.get("best_step")
         if run is not None and run.ckpt("best").with_suffix(".safetensors").is_file():
             best_path = run.ckpt("best").with_suffix(".safetensors")
         if step >= tc.steps:
@@ -288,8 +303,16 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         if ema is not None:
             modules["ema"] = ema.shadow
         extra = {"optim": {n: o.state_dict() for n, o in optimizers.items()}, "rng": _rng_state(device),
-                 "feed": feed.state(), "best_value": best_value}
-        return save_checkpoint(run.ckpt(tag), modules, meta(step, logs), extra=extra)
+                 "feed": feed.state(), "best_value": best_value, "best_step": best_step}
+        m = meta(step, logs)
+        if tag == "best":
+            m["selection"] = selection()
+        return save_checkpoint(run.ckpt(tag), modules, m, extra=extra)
+
+    def selection() -> dict[str, Any] | None:
+        if best_value is None:
+            return None
+        return {"metric": tc.best_metric, "value": best_value, "step": best_step, "split": selected_on}
 
     tb = None
     if writes and tc.tensorboard:
@@ -395,7 +418,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
                 if key in res:
                     better = best_value is None or (res[key] > best_value if mode == "max" else res[key] < best_value)
                     if better:
-                        best_value = res[key]
+                        best_value, best_step = res[key], step
                         best_path = save("best", logs)
         if writes and (step % tc.ckpt_every == 0 or step == tc.steps):
             last_good = save("last", logs)
@@ -407,7 +430,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         tb.close()
     last = run.ckpt("last").with_suffix(".safetensors") if run is not None else None
     return TrainResult(run=run, step=step, history=history, last_checkpoint=last, best_checkpoint=best_path,
-                       seconds=time.perf_counter() - t_start, images_seen=images_seen)
+                       seconds=time.perf_counter() - t_start, images_seen=images_seen,
+                       selection=selection() if best_path is not None else None)
 
 
 def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> torch.Tensor:

@@ -20,7 +20,16 @@ from ..options import config_from_dict, parse_options
 from ..registry import GENERATORS
 from ..runs import RunDir, new_run, open_run
 from .base import Generator
-from .engine import Feed, PairFeed, TrainConfig, TrainResult, fit, make_feed, steps_for_epochs
+from .engine import (
+    Feed,
+    PairFeed,
+    TrainConfig,
+    TrainResult,
+    check_selection,
+    fit,
+    make_feed,
+    steps_for_epochs,
+)
 
 DEFAULT_IMAGE_SIZE = {"gan": 32}  # most models train at the data's native size unless --image-size
 
@@ -70,10 +79,12 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     ``record``: further settings to keep in ``config.json`` (the CLI's evaluation sizes), so that the file
     is a complete recipe for ``mediatk train --config``.
     """
+    _check_counts(steps, epochs, batch_size)
     if resume is not None:
         return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
     if model is None or data is None:
         raise ConfigError("give a model and --data (or --resume RUNDIR)")
+    check_selection(evaluator, train_kw.get("best_metric"))  # before a run directory is made
     cls = GENERATORS.get(model)
     if isinstance(options, dict):
         cfg = config_from_dict(cls.Config, options)
@@ -90,16 +101,38 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
     if steps is None:
         steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000
+    from ..runtime import resolve_device
+
+    resolve_device(device)  # an unusable --device fails here, before a run folder exists
     run = _make_run(cls.name, out, device)
     config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
               "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,
               "steps": steps, "device": device, "limit": limit, "train": train_kw, **(record or {}),
               "data_info": info}
-    if _rank() == 0:
-        run.write_config(config)
     tc = TrainConfig(steps=steps, batch_size=batch_size, device=device, seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": str(data)}, **train_kw)
-    return fit(net, feed, run, tc, evaluator=evaluator)
+    try:
+        if _rank() == 0:
+            run.write_config(config)
+        return fit(net, feed, run, tc, evaluator=evaluator)
+    except BaseException:
+        if _rank() == 0:
+            run.discard_if_unstarted()  # a failed start leaves nothing behind
+        raise
+    finally:
+        run.release()
+
+
+def _check_counts(steps: int | None, epochs: float | None, batch_size: int) -> None:
+    """The Python API's version of the CLI's range checks (a run of 0 steps would write no checkpoint)."""
+    if steps is not None and epochs is not None:
+        raise ConfigError("give steps or epochs, not both")
+    if steps is not None and steps < 1:
+        raise ConfigError(f"steps must be at least 1, got {steps}")
+    if epochs is not None and not epochs > 0:
+        raise ConfigError(f"epochs must be positive, got {epochs}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
 
 
 def _rank() -> int:
@@ -127,13 +160,21 @@ def _make_run(model: str, out, device: str) -> RunDir:
 def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: float | None = None,
                device: str | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
     """Continue the run in ``run_dir`` from its last checkpoint, with the same model, data and seed."""
-    run = open_run(run_dir)
+    run = open_run(run_dir, lock=_rank() == 0)
+    try:
+        return _resume(run, steps, epochs, device, evaluator, train_kw)
+    finally:
+        run.release()
+
+
+def _resume(run: RunDir, steps, epochs, device, evaluator, train_kw: dict[str, Any]) -> TrainResult:
     import json
 
     config = json.loads(run.config_file.read_text())
     ck = run.latest_checkpoint()
     if ck is None:
-        raise ConfigError(f"{run_dir} has no checkpoint to resume from")
+        raise ConfigError(f"{run.path} has no checkpoint to resume from (it stopped before its first one); "
+                          f"start it again with the same --out {run.path}")
     cls = GENERATORS.get(config["model"])
     cfg = config_from_dict(cls.Config, config["options"])
     images, targets, info = load_training_data(cls, config["data"], config["image_size"], config["channels"],
@@ -149,6 +190,7 @@ def resume_run(run_dir: str | os.PathLike, steps: int | None = None, epochs: flo
     tc = TrainConfig(steps=total, batch_size=bs, device=device or config["device"], seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": config["data"]}, **kw)
     config["steps"] = total
+    config["train"] = {**config.get("train", {}), **{k: v for k, v in train_kw.items() if k != "progress"}}
     if _rank() == 0:
         run.write_config(config)
     return fit(net, feed, run, tc, resume=ck, evaluator=evaluator)

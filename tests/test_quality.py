@@ -64,6 +64,8 @@ def test_fid_needs_two_samples_and_warns_below_twice_the_dimension():
     with pytest.raises(ConfigError, match="at least 2 real and 2 generated") as e:
         fid_from_features(x, x[:1])  # once a numpy LinAlgError / nan
     assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="at least 2 generated images; got n = 1"):
+        QualityEvaluator("fashion-mnist", n=1)  # refused before any training starts
     said: list[str] = []
     check_sample_sizes(50, 10, 8, said.append)
     assert len(said) == 1 and said[0].startswith("mediatk: warning: FID from 10 samples with 8-d features")
@@ -129,9 +131,10 @@ def test_fid_inception_loads_pth_and_safetensors_and_gives_pool3(tmp_path):
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(ConfigError, match="not pytorch-fid's FID Inception weights"):
         FIDInception.from_file(tmp_path / "other.pth")
-    (tmp_path / "broken.pth").write_bytes(b"not a zip")
-    with pytest.raises(ConfigError, match="not a readable weight file"):
-        FIDInception.from_file(tmp_path / "broken.pth")
+    for junk in (b"not a zip", b"junk\n"):  # the second once escaped as a KeyError from torch's unpickler
+        (tmp_path / "broken.pth").write_bytes(junk)
+        with pytest.raises(ConfigError, match="not a readable weight file"):
+            FIDInception.from_file(tmp_path / "broken.pth")
 
 
 # --- frozen feature nets ------------------------------------------------------------------------------------
@@ -190,7 +193,7 @@ def test_evaluator_on_tiny_gan_and_cgan(tmp_path, shared_data):
     cg = tiny("cgan", "celeba-genki-smiling", tmp_path, attrs=["smiling"], steps=1)
     ev = QualityEvaluator("celeba-genki-smiling", n=60, feature_net="test-tiny", judge_steps=4, log=said.append)
     res = ev(cg, 1)
-    assert "autoencoder CNN" in ev.lines[0] and "(2800 images, 4 steps)" in ev.lines[-1]
+    assert "autoencoder CNN" in ev.lines[0] and "(2520 images, 4 steps)" in ev.lines[-1]  # train less val
     assert {"attr_Smiling=1", "attr_Smiling=0", "attr_acc"} <= set(res)
     assert 0 <= res["attr_Smiling=1"] <= 1 and any("attribute judge" in s for s in ev.lines)
     acc = ev.report["accuracy"]["attr_Smiling=1"]
@@ -245,9 +248,22 @@ def test_cli_evaluate_prints_attribute_accuracy(cli, tmp_path, shared_data):
     code, out, err = cli("evaluate", "--model", "cgan", "--checkpoint", run, "-n", "60", "--feature-net",
                          "test-tiny", "--judge-steps", "3")
     assert code == 0, err
-    assert "attribute judge: CNN trained on celeba-genki-smiling train (2800 images, 3 steps)" in out
+    assert "attribute judge: CNN trained on celeba-genki-smiling train (2520 images, 3 steps)" in out
     assert "Smiling=1: " in out and "samples judged Smiling" in out and "samples judged not Smiling" in out
     line = next(s for s in out.splitlines() if s.startswith("Smiling=1: "))
     assert " of 60) samples judged Smiling" in line and "[" in line  # a Wilson interval with its n
     code, out, err = cli("evaluate", "--model", "cgan", "--checkpoint", run, "--judge-steps", "0")
     assert code == 2 and "judge-steps" in err
+
+
+def test_class_conditional_label_accuracy_per_class_with_wilson_intervals(tmp_path, shared_data):
+    cg = tiny("cgan", "fashion-mnist", tmp_path, steps=1)
+    ev = QualityEvaluator("fashion-mnist", n=50, feature_net="test-tiny", judge_steps=3, log=lambda s: None)
+    res = ev(cg, 1)
+    acc = ev.report["accuracy"]
+    assert acc["label_acc"]["n"] == 50 and sum(acc[f"label_acc_{c}"]["n"] for c in range(10)) == 50
+    assert sum(acc[f"label_acc_{c}"]["k"] for c in range(10)) == acc["label_acc"]["k"]
+    assert res["label_acc"] == acc["label_acc"]["value"] and "label_acc_3" not in res  # per class: report only
+    lines = ev.accuracy_lines()
+    assert lines[0].startswith("label accuracy ") and f"({acc['label_acc']['k']} of 50)" in lines[0]
+    assert len(lines) == 11 and lines[4].startswith("  class 3: ")

@@ -149,6 +149,7 @@ def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
 
     assert json.loads((run / "eval.json").read_text())["feature_id"].startswith("fashion-mnist-28x28-cls-test-tiny-")
     assert (run / "checkpoints" / "best.safetensors").is_file()
+    assert "chosen on the val split" in out                       # selection never uses the test split
     from mediatk.fileio import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval/fid" in r]

@@ -205,4 +205,4 @@ def test_cli_bad_video_inputs(cli, shared_data, tmp_path, face_spectrum):
     assert b["status"] == "error" and "cannot open video" in b["error"]
     assert summary["failed"] == 1 and summary["analysed"] == 1 and summary["exit_code"] == 1
     code, out, err = cli("detect", good, "--detector", "blink", "--sparse-fps", "0")
-    assert code == 2 and "positive" in err
+    assert code == 2 and "--sparse-fps" in err and "x>0" in err

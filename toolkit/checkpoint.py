@@ -8,7 +8,12 @@ and the JSON keeps the structure with ``{"__tensor__": key}`` placeholders.  Loa
 code from the file: safetensors and JSON are both inert formats.
 
 Both files carry the same random ``id``; a pair whose ids differ (a process killed between the two
-renames) is reported as incomplete rather than silently mixing two saves.
+renames) is reported as incomplete rather than silently mixing two saves.  Both files are written to
+temporary names first and renamed only when both are complete, so a save that fails (disk full, file-size
+limit, read-only folder) keeps the previous checkpoint of that name whole.
+
+PyTorch's own ``.pt``/``.pth``/``.ckpt`` files are pickles: loading one can run code, so they are refused
+with a message on how to convert a trusted one.
 """
 
 from __future__ import annotations
@@ -22,11 +27,25 @@ from typing import Any
 
 import torch
 
-from .errors import CheckpointError
-from .fileio import atomic_path, write_json
+from .errors import CheckpointError, StorageError
+from .fileio import atomic_path, dumps_json
 
 FORMAT = "mediatk-checkpoint/1"
 TENSOR_SUFFIX = ".safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar")
+CONVERT_HINT = ("mediatk never loads pickles, which can run code; to use a checkpoint you trust, load it "
+                "yourself (torch.load(path, weights_only=True)) and save its tensors with "
+                "safetensors.torch.save_file, or retrain with mediatk")
+
+
+def _looks_pickled(path: Path) -> bool:
+    """A PyTorch zip archive or a bare pickle (protocol 2+), whatever the file is called."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
 
 
 def _base(path: str | os.PathLike) -> Path:
@@ -105,6 +124,7 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], meta: dict
     ``name/param``.  ``extra`` holds nested state with tensors (optimiser, RNG) stored through
     :func:`flatten`.  ``meta`` must name the ``model``.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     from .runtime import package_versions
@@ -134,14 +154,63 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], meta: dict
     full_meta.setdefault("versions", package_versions())
     full_meta["extra"] = extra_json
     full_meta["tensors"] = {k: list(v.shape) for k, v in tensors.items() if not k.startswith("extra/")}
-    with atomic_path(base.with_suffix(TENSOR_SUFFIX)) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "id": ckpt_id, "model": str(meta["model"])})
-    write_json(base.with_suffix(".json"), full_meta)
-    return base.with_suffix(TENSOR_SUFFIX)
+    sidecar = dumps_json(full_meta)
+    tfile = base.with_suffix(TENSOR_SUFFIX)
+    try:
+        # the sidecar is renamed first, the tensors last; a failure before the renames keeps the old pair
+        with atomic_path(tfile) as ttmp, atomic_path(base.with_suffix(".json")) as jtmp:
+            save_file(tensors, str(ttmp), metadata={"format": FORMAT, "id": ckpt_id, "model": str(meta["model"])})
+            jtmp.write_text(sidecar, encoding="utf-8")
+    except StorageError as e:
+        raise _save_failed(tfile, e.cause or str(e)) from None
+    except SafetensorError as e:
+        raise _save_failed(tfile, _io_cause(str(e))) from None
+    return tfile
+
+
+def _io_cause(msg: str) -> str:
+    """The OS's words inside a safetensors error: ``... I/O error: File too large (os error 27)`` (or the older
+    ``IoError(Os { ..., message: "File too large" })``)."""
+    import re
+
+    m = re.search(r'(?:I/O error: |message: ")([^"(]+)', msg)
+    return m.group(1).strip() if m else msg.splitlines()[0][:80]
+
+
+def _save_failed(tfile: Path, cause: str) -> StorageError:
+    """One line: which checkpoint could not be written, why, and what is still there."""
+    try:
+        kept = f"the previous {tfile.stem} checkpoint (step {read_meta(tfile).get('step')}) is kept"
+    except CheckpointError:
+        kept = "no earlier checkpoint of that name exists"
+    return StorageError(f"cannot write checkpoint {tfile}: {cause}; {kept}")
+
+
+def check_not_pickle(path: Path) -> None:
+    """Refuse a PyTorch pickle checkpoint (by suffix, or by content under any other name but ours)."""
+    if not path.is_file():
+        return
+    if path.suffix.lower() in PICKLE_SUFFIXES or (path.suffix not in (TENSOR_SUFFIX, ".json")
+                                                  and _looks_pickled(path)):
+        raise CheckpointError(f"{path} is a PyTorch pickle checkpoint; {CONVERT_HINT}")
+
+
+def _check_given(given: Path) -> None:
+    """Name the file the user gave when it is a pickle, missing, or not one of ours (not NAME.safetensors)."""
+    check_not_pickle(given)
+    if given.suffix in ("", TENSOR_SUFFIX, ".json"):
+        return
+    if given.with_suffix(TENSOR_SUFFIX).is_file():
+        return  # "run/last.step" style names: the stem names the pair
+    if not given.exists():
+        raise CheckpointError(f"checkpoint {given} does not exist")
+    raise CheckpointError(f"{given} is not a mediatk checkpoint (expected NAME{TENSOR_SUFFIX} with NAME.json "
+                          "beside it)")
 
 
 def read_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Read only the JSON sidecar (cheap: for listings and newest-checkpoint lookups)."""
+    _check_given(Path(path))
     base = _base(path)
     side = base.with_suffix(".json")
     if not side.is_file():
@@ -161,10 +230,12 @@ def load_checkpoint(path: str | os.PathLike, expect_model: str | None = None,
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    given = Path(path)
     base = _base(path)
     tfile = base.with_suffix(TENSOR_SUFFIX)
-    if Path(path).is_dir():
+    if given.is_dir():
         raise CheckpointError(f"{path} is a directory; give a checkpoint file or use the run directory option")
+    _check_given(given)
     if not tfile.is_file():
         raise CheckpointError(f"checkpoint {tfile} does not exist")
     meta = read_meta(base)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .cli import main, seed_option
+from .cli_checks import POSITIVE, POSITIVE_FLOAT, SIZE
 
 
 def _names(text: str) -> list[str]:
@@ -20,18 +21,18 @@ def _names(text: str) -> list[str]:
 @click.option("--budget", type=click.Choice(["quick", "full", "tiny"]), default="quick", show_default=True)
 @seed_option
 @click.option("--device", default="auto", show_default=True)
-@click.option("--image-size", type=int, default=32, show_default=True)
+@click.option("--image-size", type=SIZE, default=32, show_default=True)
 @click.option("--evasion", type=click.Choice(["finetune", "post", "both"]), default="finetune", show_default=True,
               help="finetune: loss against frozen detectors; post: spectral matching of samples; both.")
-@click.option("--lam", type=float, default=1.0, show_default=True, help="Weight of the evasion loss.")
+@click.option("--lam", type=POSITIVE_FLOAT, default=1.0, show_default=True, help="Weight of the evasion loss.")
 @click.option("--no-accumulate", is_flag=True, help="Retrain detectors on the current round's fakes only.")
 @click.option("--no-cross", is_flag=True, help="Skip the cross-generator matrix.")
 @click.option("--no-robustness", is_flag=True, help="Skip the robustness curves.")
 @click.option("--checkpoint", "checkpoints", multiple=True, help="GEN=PATH: start GEN from this checkpoint.")
-@click.option("--gen-steps", type=int, default=None, help="Override the budget's generator training steps.")
-@click.option("--evade-steps", type=int, default=None, help="Override the budget's evasion steps.")
-@click.option("--det-steps", type=int, default=None, help="Override the budget's detector training steps.")
-@click.option("-n", "n", type=int, default=None, help="Override images per split (real and fake).")
+@click.option("--gen-steps", type=POSITIVE, default=None, help="Override the budget's generator training steps.")
+@click.option("--evade-steps", type=POSITIVE, default=None, help="Override the budget's evasion steps.")
+@click.option("--det-steps", type=POSITIVE, default=None, help="Override the budget's detector training steps.")
+@click.option("-n", "n", type=click.IntRange(8, None), default=None, help="Override images per split (real and fake).")
 @click.option("--resume", is_flag=True, help="Continue the arena in --out from its last finished stage.")
 def arena_cmd(data, generators, detectors, rounds, out, budget, seed, device, image_size, evasion, lam,
               no_accumulate, no_cross, no_robustness, checkpoints, gen_steps, evade_steps, det_steps, n,

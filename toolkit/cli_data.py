@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .cli import main
+from .cli_checks import SIZE
 
 
 @main.group("data")
@@ -34,8 +35,8 @@ def data_list() -> None:
 @click.argument("spec")
 @click.option("--attr", "attrs", multiple=True, help="Label tiles by this attribute (CelebA layout), e.g. smiling.")
 @click.option("--split", default="train", show_default=True)
-@click.option("-n", "n", type=int, default=32, show_default=True, help="Number of images.")
-@click.option("--image-size", type=int, default=None, help="Resize to S×S.")
+@click.option("-n", "n", type=click.IntRange(1, 1024), default=32, show_default=True, help="Number of images.")
+@click.option("--image-size", type=SIZE, default=None, help="Resize to S×S.")
 @click.option("--domain", type=click.Choice(["A", "B"]), default=None, help="Domain of an unpaired set.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")

@@ -18,13 +18,20 @@ from pathlib import Path
 import click
 
 from .cli import device_option, main, seed_option
+from .cli_checks import OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
 
 
 def _fmt_metrics(m: dict) -> str:
+    """The held-out line; [lo, hi] are 95 % intervals (bootstrap for AUC/AP, Wilson for rates)."""
+    from .metrics import fmt_ci
+
     if "auc" not in m:
-        return f"n_real {m.get('n_real')}: false-positive rate at 0.5 = {m.get('false_positive_rate', 0):.3f}"
-    return (f"AUC {m['auc']:.4f}  AP {m['ap']:.4f}  EER {m['eer']:.4f}  acc@{m['threshold']:.2f} {m['acc']:.4f}  "
-            f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.4f}  (n_real {m['n_real']}, n_fake {m['n_fake']})")
+        fpr = fmt_ci(m.get("false_positive_rate", 0), m.get("false_positive_rate_ci"))
+        return f"n_real {m.get('n_real')}: false-positive rate at 0.5 = {fpr}"
+    how = f"; 95% intervals: bootstrap over {m['ci_resampled']}, Wilson for acc" if "ci_resampled" in m else ""
+    return (f"AUC {fmt_ci(m['auc'], m.get('auc_ci'), 4)}  AP {fmt_ci(m['ap'], m.get('ap_ci'), 4)}  "
+            f"EER {m['eer']:.4f}  acc@{m['threshold']:.2f} {fmt_ci(m['acc'], m.get('acc_ci'), 4)}  "
+            f"TPR@1%FPR {m['tpr_at_1pct_fpr']:.4f}  (n_real {m['n_real']}, n_fake {m['n_fake']}{how})")
 
 
 @main.command("train-detector", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
@@ -35,14 +42,14 @@ def _fmt_metrics(m: dict) -> str:
 @click.option("--data", help="Labelled data for component models (eyestate: eyes-open-closed).")
 @click.option("--out", type=click.Path(), default=None,
               help="Directory (or .safetensors path) for the checkpoint (default: the model store).")
-@click.option("--image-size", type=int, default=None, help="Resize inputs to S×S (default: the generator's or native).")
+@click.option("--image-size", type=SIZE, default=None, help="Resize inputs to S×S (default: the generator's or native).")
 @click.option("--channels", type=click.IntRange(1, 3), default=None, help="1 (grey) or 3 (RGB).")
 @click.option("-n", "n", type=click.IntRange(4, 10_000_000), default=2500, show_default=True,
               help="Images per class (real, fake), split into fit and held-out parts.")
-@click.option("--test-fraction", type=float, default=0.2, show_default=True, help="Held-out fraction of -n.")
+@click.option("--test-fraction", type=OPEN_UNIT, default=0.2, show_default=True, help="Held-out fraction of -n.")
 @click.option("--face-crops/--no-face-crops", default=None,
               help="The images are face crops: detect crops faces with MTCNN first (default: yes for CelebA layout).")
-@click.option("--face-crop-scale", type=float, default=None, help="Face crop side / MTCNN box side at detection.")
+@click.option("--face-crop-scale", type=POSITIVE_FLOAT, default=None, help="Face crop side / MTCNN box side at detection.")
 @device_option
 @seed_option
 @click.pass_context
@@ -57,7 +64,9 @@ def train_detector_cmd(ctx, name, real, fakes, data, out, image_size, channels, 
     m = rep["metrics"]
     click.echo(f"held-out: {_fmt_metrics(m)}")
     if "accuracy" in m:
-        click.echo(f"held-out accuracy: {m['accuracy']:.4f}")
+        from .metrics import fmt_ci
+
+        click.echo(f"held-out accuracy: {fmt_ci(m['accuracy'], m.get('accuracy_ci'), 4)}")
     click.echo(f"checkpoint: {rep['checkpoint']}")
 
 
@@ -92,12 +101,12 @@ def _line(res: dict) -> str:
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines on stdout: one result per input, then a summary.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write results.jsonl, and per video a timeline plot and an annotated mp4, here.")
-@click.option("--threshold", type=float, default=0.5, show_default=True, help="Verdict threshold on P(synthetic).")
-@click.option("--dense-fps", type=float, default=None, help="Video frames/s for blink (default: blink's 15).")
-@click.option("--sparse-fps", type=float, default=2.0, show_default=True, help="Video keyframes/s for face detectors.")
-@click.option("--work-side", type=int, default=1920, show_default=True,
+@click.option("--threshold", type=OPEN_UNIT, default=0.5, show_default=True, help="Verdict threshold on P(synthetic).")
+@click.option("--dense-fps", type=POSITIVE_FLOAT, default=None, help="Video frames/s for blink (default: blink's 15).")
+@click.option("--sparse-fps", type=POSITIVE_FLOAT, default=2.0, show_default=True, help="Video keyframes/s for face detectors.")
+@click.option("--work-side", type=POSITIVE, default=1920, show_default=True,
               help="Video frames larger than this are downscaled to it first.")
-@click.option("--detect-side", type=int, default=360, show_default=True, help="MTCNN runs on frames this large.")
+@click.option("--detect-side", type=POSITIVE, default=360, show_default=True, help="MTCNN runs on frames this large.")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-frame timeline out of the results.")
 @device_option
 def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps, work_side, detect_side, no_timeline,
@@ -114,10 +123,6 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     from .fileio import append_jsonl
     from .runtime import resolve_device
 
-    for name, val in (("--sparse-fps", sparse_fps), ("--dense-fps", dense_fps or 1), ("--work-side", work_side),
-                      ("--detect-side", detect_side)):
-        if val <= 0:
-            raise ConfigError(f"{name} must be positive")
     files = expand_inputs(paths)
     if not files:
         raise ConfigError("no input files (folders are searched for image and video files)")

@@ -65,6 +65,6 @@ def evaluate_cmd(model_name, checkpoint, data, n, features, feature_net, incepti
     for line in ev.lines + [ev.fid_line(res)] + ev.accuracy_lines():
         click.echo(line)
     if json_out:
-        write_json(json_out, {"model": model_name, "checkpoint": str(path), "step": meta.get("step"),
-                              "lines": ev.lines, **ev.report})
+        write_json(json_out, {**ev.report, "model": model_name, "checkpoint": str(path), "step": meta.get("step"),
+                              "lines": ev.lines})
         click.echo(f"wrote {json_out}")

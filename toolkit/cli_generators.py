@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .cli import device_option, main, seed_option
+from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
 
 
 def _load_recipe(ctx, _param, path):
@@ -28,24 +29,25 @@ def _load_recipe(ctx, _param, path):
                                           "the command line wins.")
 @click.argument("model", required=False)
 @click.option("--data", help="Dataset name (looked up under MEDIATK_DATA) or path.")
-@click.option("--steps", type=int, default=None, help="Total optimisation steps (default 1000).")
-@click.option("--epochs", type=float, default=None, help="Alternatively, passes over the training set.")
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--image-size", type=int, default=None, help="Resize images to S×S (default: native size).")
+@click.option("--steps", type=POSITIVE, default=None, help="Total optimisation steps (default 1000).")
+@click.option("--epochs", type=POSITIVE_FLOAT, default=None, help="Alternatively, passes over the training set.")
+@click.option("--batch-size", type=BATCH, default=64, show_default=True)
+@click.option("--image-size", type=SIZE, default=None, help="Resize images to S×S (default: native size).")
 @click.option("--channels", type=click.IntRange(1, 3), default=None, help="Force 1 (grey) or 3 (RGB) channels.")
 @click.option("--attr", "attrs", multiple=True, help="Condition on this attribute (CelebA layout); repeatable.")
-@click.option("--limit", type=int, default=None, help="Use at most N training images.")
+@click.option("--limit", type=POSITIVE, default=None, help="Use at most N training images.")
 @device_option
 @seed_option
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/MODEL/TIME).")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this directory.")
-@click.option("--ema", type=float, default=None, help="Keep an EMA of the weights with this decay (e.g. 0.999).")
-@click.option("--grad-clip", type=float, default=None, help="Clip the gradient norm per optimiser step.")
-@click.option("--ckpt-every", type=int, default=500, show_default=True)
-@click.option("--sample-every", type=int, default=0, help="Write a sample grid every N steps (0: at the end).")
-@click.option("--eval-every", type=int, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
+@click.option("--ema", type=OPEN_UNIT, default=None, help="Keep an EMA of the weights with this decay (e.g. 0.999).")
+@click.option("--grad-clip", type=POSITIVE_FLOAT, default=None, help="Clip the gradient norm per optimiser step.")
+@click.option("--ckpt-every", type=POSITIVE, default=500, show_default=True,
+              help="Save a checkpoint every N steps (a resumed run keeps its own unless given).")
+@click.option("--sample-every", type=NON_NEGATIVE, default=0, help="Write a sample grid every N steps (0: at the end).")
+@click.option("--eval-every", type=NON_NEGATIVE, default=0, help="Evaluate FID/KID every N steps and keep the best checkpoint.")
 @click.option("--best-metric", default="fid", show_default=True, help="fid, kid, or e.g. attr_acc:max.")
-@click.option("--eval-n", type=int, default=1000, show_default=True, help="Generated images per evaluation.")
+@click.option("--eval-n", type=POSITIVE, default=1000, show_default=True, help="Generated images per evaluation.")
 @click.option("--eval-feature-net", type=click.Choice(["standard", "test-tiny"]), default="standard",
               show_default=True, help="FID feature net recipe (test-tiny: tests only; not comparable).")
 @click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
@@ -58,32 +60,42 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
               resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_net,
               eval_judge_steps, tensorboard, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
+    from .cli_checks import exclusive, fixed_on_resume, given
     from .errors import ConfigError
     from .generators.train import train
 
-    if model is not None and model.startswith("--"):  # a model option took MODEL's place (MODEL from --config)
-        ctx.args.insert(0, model)
+    exclusive(ctx, "steps", "epochs")
+    if model is not None and model.startswith("-"):  # a model option, not a name ("train --resume RUN --width 8"
+        ctx.args.insert(0, model)                    # or "train --config FILE --g-width 16": MODEL from the file)
         model = (ctx.default_map or {}).get("model")
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
-    kw = dict(ema=ema, grad_clip=grad_clip, ckpt_every=ckpt_every, sample_every=sample_every, progress=not quiet,
-              tensorboard=tensorboard)
+    kw = {"ema": ema, "grad_clip": grad_clip, "ckpt_every": ckpt_every, "sample_every": sample_every,
+          "progress": not quiet, "tensorboard": tensorboard}
+    if resume is not None:
+        saved = _saved_config(resume)
+        fixed_on_resume(ctx, ("data", "batch_size", "image_size", "channels", "attrs", "limit", "seed", "out"))
+        if model is not None and model.lower() != str(saved.get("model", "")).lower():
+            raise click.UsageError(f"--resume {resume} is a {saved.get('model')!r} run, not {model!r}", ctx=ctx)
+        # a resumed run keeps its saved settings; only options typed now override them
+        kw = {k: v for k, v in kw.items() if k == "progress" or given(ctx, k)}
+        if not given(ctx, "eval_every"):
+            eval_every = int(saved.get("train", {}).get("eval_every") or 0)
     evaluator = None
     if eval_every and eval_every > 0:
-        import json
-        from pathlib import Path as _P
-
         from .quality import QualityEvaluator
 
-        eval_data = data if resume is None else json.loads((_P(resume) / "config.json").read_text())["data"]
-        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_net=eval_feature_net,
+        eval_data = data if resume is None else saved["data"]
+        # the val split: checkpoints are chosen on it, so that `mediatk evaluate` (test split) stays unbiased
+        evaluator = QualityEvaluator(eval_data, n=eval_n, feature_net=eval_feature_net, split="val",
                                      judge_steps=eval_judge_steps, log=lambda s: click.echo(s, err=True))
-        kw.update(eval_every=eval_every, best_metric=best_metric)
+        kw["eval_every"] = eval_every
+        if resume is None or given(ctx, "best_metric"):
+            kw["best_metric"] = best_metric
     kw["evaluator"] = evaluator
     if resume is not None:
         if ctx.args or ctx.meta.get("recipe_options"):
             raise ConfigError("model options cannot change on --resume; they come from the run's config.json")
-        kw = {k: v for k, v in kw.items() if v is not None}
         result = train(model or "", data or "", steps=steps, epochs=epochs, device=device if device != "auto" else None,
                        resume=resume, **kw)
     else:
@@ -105,23 +117,44 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     if evaluator is not None and evaluator.report:  # the last evaluation, with its feature net's id
         from .fileio import write_json
 
-        click.echo(f"evaluation at step {evaluator.report['step']}: {evaluator.fid_line(evaluator.result)}")
+        click.echo(f"evaluation on the {evaluator.split} split at step {evaluator.report['step']}: {evaluator.fid_line(evaluator.result)}")
         for line in evaluator.accuracy_lines():
             click.echo(line)
         path = write_json(result.run.path / "eval.json", {"lines": evaluator.lines, **evaluator.report})
         click.echo(f"evaluation: {path}")
+    sel = result.selection
+    if sel is not None:
+        click.echo(f"best checkpoint: {result.best_checkpoint} ({sel['metric']} {sel['value']:.4g} at step "
+                   f"{sel['step']}, chosen on the {sel['split']} split; 'mediatk evaluate' reports on test)")
+
+
+def _saved_config(run_dir: str) -> dict:
+    """The config.json of the run to resume (one-line errors for a missing or broken one)."""
+    import json
+
+    from .errors import CheckpointError
+    from .runs import open_run
+
+    f = open_run(run_dir).config_file
+    try:
+        cfg = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{f} is not readable JSON ({e.__class__.__name__})") from None
+    if not isinstance(cfg, dict) or "model" not in cfg or "data" not in cfg:
+        raise CheckpointError(f"{f} is not a mediatk run config (no model or data)")
+    return cfg
 
 
 @main.command("generate", context_settings={"ignore_unknown_options": False})
 @click.option("--model", "model_name", required=True, help="Registered model name.")
 @click.option("--checkpoint", type=click.Path(), default=None, help="Checkpoint file or run dir (default: newest).")
 @click.option("-n", "n", type=click.IntRange(1, 4096), default=64, show_default=True)
-@click.option("--label", type=int, default=None, help="Class label for class-conditional models.")
+@click.option("--label", type=click.IntRange(0, None), default=None, help="Class label for class-conditional models.")
 @click.option("--attr", "attrs", multiple=True, help="NAME or NAME=0|1 for attribute-conditional models.")
 @click.option("--interpolate", is_flag=True, help="Walk the latent space between two samples (or two --input).")
 @click.option("--input", "inputs", multiple=True, type=click.Path(), help="Input image(s) or folder.")
 @click.option("--direction", type=click.Choice(["a2b", "b2a"]), default=None, help="CycleGAN direction.")
-@click.option("--code", type=int, default=None, help="InfoGAN: index of the code to vary, others fixed.")
+@click.option("--code", type=click.IntRange(0, None), default=None, help="InfoGAN: index of the code to vary, others fixed.")
 @device_option
 @seed_option
 @click.option("--out", type=click.Path(), default=None,

@@ -39,3 +39,10 @@ class TrainingError(MediatkError):
     """Training stopped for a reason the user should know (NaN loss, nothing to resume)."""
 
     exit_code = 3
+
+
+class StorageError(MediatkError):
+    """A file could not be written (read-only folder, disk full, file-size limit); what was there is kept."""
+
+    exit_code = 1
+    cause: str = ""  # the system's words, e.g. "No space left on device"

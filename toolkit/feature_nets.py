@@ -241,7 +241,7 @@ def _fit(kind: str, shape: tuple[int, int, int], n_out: int, rec: Recipe, x: tor
 FEATURE_KINDS = ("auto", "classifier", "autoencoder", "inception")
 
 
-def feature_extractor(data: str, shape: tuple[int, int, int], features: str = "auto", net: str = "standard",
+def feature_extractor(data: str, shape: tuple[int, int, int], features: str = "auto", net: str | Recipe = "standard",
                       device: str | torch.device = "cpu", has_labels: bool = True,
                       log: Callable[[str], None] = print, seed: int = 0,
                       inception_weights: str | None = None) -> tuple[nn.Module, str]:
@@ -270,23 +270,26 @@ def feature_extractor(data: str, shape: tuple[int, int, int], features: str = "a
 
 
 def feature_spread(data: str, shape: tuple[int, int, int], real: torch.Tensor, fakes: dict[str, torch.Tensor],
-                   seeds: Sequence[int] = (0, 1, 2), features: str = "auto", net: str = "standard",
-                   log: Callable[[str], None] = print) -> dict[str, Any]:
+                   seeds: Sequence[int] = (0, 1, 2), features: str = "auto", net: str | Recipe = "standard",
+                   log: Callable[[str], None] = print, n_boot: int = 200) -> dict[str, Any]:
     """FID of each set of saved ``fakes`` against ``real`` under feature nets trained with each seed.
 
-    Returns ``{"ids": {seed: id}, "fid": {name: {seed: fid}}, "spread": {name: (min, max, std)}}``: the
-    part of a FID that comes from which net was trained rather than from the images.
+    Returns ``{"ids": {seed: id}, "fid": {name: {seed: fid}}, "ci": {name: {seed: (lo, hi)}}, "spread":
+    {name: (min, max, std)}}``: the part of a FID that comes from which net was trained, beside the
+    bootstrap interval (the part that comes from which samples were drawn).
     """
-    from .fid import fid_from_features
+    from .fid import fid_bootstrap_ci, fid_from_features
 
     ids: dict[int, str] = {}
     fid: dict[str, dict[int, float]] = {k: {} for k in fakes}
+    ci: dict[str, dict[int, tuple[float, float]]] = {k: {} for k in fakes}
     for s in seeds:
         model, _ = feature_extractor(data, shape, features, net, seed=s, log=log)
         ids[s] = model.feature_id
         r = embed(model.features, real, torch.device("cpu")).numpy()
         for name, x in fakes.items():
-            fid[name][s] = fid_from_features(r, embed(model.features, x, torch.device("cpu")).numpy())
+            f = embed(model.features, x, torch.device("cpu")).numpy()
+            fid[name][s], ci[name][s] = fid_from_features(r, f), fid_bootstrap_ci(r, f, n_boot=n_boot)
     spread = {k: (min(v.values()), max(v.values()), float(np.std(list(v.values()), ddof=1)) if len(v) > 1 else 0.0)
               for k, v in fid.items()}
-    return {"ids": ids, "fid": fid, "spread": spread}
+    return {"ids": ids, "fid": fid, "ci": ci, "spread": spread}

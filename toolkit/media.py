@@ -44,6 +44,10 @@ from .fileio import atomic_path
 if TYPE_CHECKING:
     from typing_extensions import Self
 
+# FFmpeg's own log lines ("moov atom not found", "error while decoding MB") would precede mediatk's one-line
+# error; OpenCV's FFmpeg backend reads this level when it first opens a file.  A user's own setting wins.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
 __all__ = [
     "IMAGE_EXTS",
     "VIDEO_EXTS",
@@ -388,8 +392,24 @@ def _fourcc_str(value: float) -> str:
     return s or "unknown"
 
 
+@contextlib.contextmanager
+def _quiet_opencv() -> Iterator[None]:
+    """Silence OpenCV's "[ WARN ] global cap.cpp ..." lines while opening a video (unless OPENCV_LOG_LEVEL is
+    set); the failure is reported as a MediaError instead."""
+    if "OPENCV_LOG_LEVEL" in os.environ:
+        yield
+        return
+    old = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(old)
+
+
 def _open_capture(p: Path) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
+    with _quiet_opencv():
+        cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         cap.release()
         raise MediaError(f"cannot open video {p}: not a video, or truncated/corrupt (no readable index)")

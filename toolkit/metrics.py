@@ -78,8 +78,11 @@ def threshold_at_fpr(real_scores: Any, max_fpr: float = 0.01) -> float:
     k = math.floor(max_fpr * r.size + 1e-9)     # real images allowed at or above t
     if k >= r.size:
         return float(r[-1])
-    # Everything strictly above r[k] may stay flagged; r[k] itself (and its ties) may not.
-    return float(np.nextafter(r[k], np.inf))
+    # Everything strictly above r[k] may stay flagged; r[k] itself (and its ties) may not.  Next to 0 the next
+    # float is subnormal, which reads as 0 where flush-to-zero is on (torch.set_flush_denormal, set by the
+    # engine on CPU): then step to the smallest normal number instead.
+    t = float(np.nextafter(r[k], np.inf))
+    return t if t > r[k] else float(r[k] + np.finfo(float).tiny)
 
 
 def fooling_rate(fake_scores: Any, threshold: float) -> float:
@@ -126,7 +129,8 @@ def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], float], y_true: Any, s
         values.append(float(stat(yb, s[idx])))
     alpha = (1.0 - level) / 2
     lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
+    # interpolation between equal values can step a rounding error outside them (1.0000000000000002)
+    return float(np.clip(lo, min(values), max(values))), float(np.clip(hi, min(values), max(values)))
 
 
 def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -140,7 +144,8 @@ def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the bounds always hold the estimate (rounding put hi at 0.9999999999999998 for k = n)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def _auc(y: np.ndarray, s: np.ndarray) -> float:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .errors import ConfigError
 from .feature_nets import (  # noqa: F401 - re-exported: the names callers used before the split
     FEATURE_KINDS,
     AutoencoderFeatures,
@@ -62,13 +63,21 @@ class QualityEvaluator:
     b2a(B) against A; ``fid`` is their mean.  The judge of conditional models trains ``judge_steps`` steps
     (default ``JUDGE_STEPS``) from ``judge_seed``; a checkpoint chosen by one judge is fairly scored by a
     second one with another seed.
+
+    ``split`` is ``"test"`` for figures that are reported (``mediatk evaluate``) and ``"val"`` for the
+    evaluator that picks checkpoints during training (``--best-metric``), so a reported figure never comes
+    from the images a checkpoint was chosen on.
     """
 
     def __init__(self, data: str, n: int = 2000, features: str = "auto", feature_net: str = "standard",
                  seed: int = 0, judge: bool = True, log: Callable[[str], None] = print,
                  judge_steps: int | None = None, judge_seed: int = 0, inception_weights: str | None = None,
                  split: str = "test", n_boot: int = N_BOOT):
+        if int(n) < 2:  # before any training: a covariance needs two samples
+            raise ConfigError(f"FID needs at least 2 generated images; got n = {n}")
         self.data, self.n, self.features, self.feature_net = str(data), int(n), features, feature_net
+        if split not in ("val", "test"):
+            raise ConfigError(f"the quality evaluator reads the val or test split, not {split!r}")
         self.judge_steps, self.judge_seed = judge_steps or JUDGE_STEPS, int(judge_seed)
         self.seed, self.use_judge, self.log = seed, judge, log
         self.inception_weights, self.n_boot = inception_weights, int(n_boot)

@@ -153,6 +153,58 @@ def round_table_markdown(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_results(res: Any, rfile: Path) -> None:
+    """Refuse, in one line, a results.json whose fields the report reads have the wrong shape."""
+    def need(ok: bool, where: str, want: str) -> None:
+        if not ok:
+            raise ConfigError(f"{rfile} is not an arena results file: {where} should be {want}")
+
+    def num(v: Any, none_ok: bool = True) -> bool:
+        return (v is None and none_ok) or (isinstance(v, (int, float)) and not isinstance(v, bool))
+
+    def strs(v: Any) -> bool:
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+    need(isinstance(res, dict), "the top level", "an object")
+    for key, typ in (("table", list), ("rounds", list), ("roc", dict), ("cross", dict), ("robustness", dict),
+                     ("quality", dict), ("protocol", dict)):
+        need(res.get(key) is None or isinstance(res[key], typ), f"'{key}'", "a list" if typ is list else "an object")
+    need(num(res.get("seconds", 0), none_ok=False), "'seconds'", "a number")
+    for i, r in enumerate(res.get("table") or []):
+        need(isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("transition", "generator", "detector"))
+             and "->" in r["transition"], f"table[{i}]", "an object with transition 'T->T+1', generator, detector")
+        for k in ("auc_before", "auc_evasion", "auc_recovery", "auc_forgetting", "fid_before", "fid_after"):
+            need(num(r.get(k)), f"table[{i}].{k}", "a number or null")
+        need(r["transition"].split("->")[1].strip().isdigit(), f"table[{i}].transition", "'T->T+1'")
+    rounds = res.get("rounds") or [{}]
+    need(isinstance(rounds[0], dict) and isinstance(rounds[0].get("auc", {}), dict), "rounds[0]", "an object")
+    for d, per_g in (rounds[0].get("auc") or {}).items():
+        need(isinstance(per_g, dict) and all(num(v, False) for v in per_g.values()), f"rounds[0].auc.{d}",
+             "an object of numbers")
+    for d, per_round in (res.get("roc") or {}).items():
+        need(isinstance(per_round, dict), f"roc.{d}", "an object")
+        for t, pts in per_round.items():
+            need(str(t).isdigit() and isinstance(pts, dict) and isinstance(pts.get("fpr"), list)
+                 and isinstance(pts.get("tpr"), list) and all(num(v, False) for v in pts["fpr"] + pts["tpr"]),
+                 f"roc.{d}.{t}", "{fpr: [numbers], tpr: [numbers]} under a round number")
+    for d, m in (res.get("cross") or {}).items():
+        need(isinstance(m, dict) and strs(m.get("test_on")) and strs(m.get("train_on"))
+             and isinstance(m.get("auc"), list) and len(m["auc"]) == len(m["train_on"])
+             and all(isinstance(row, list) and len(row) == len(m["test_on"]) and all(num(v, False) for v in row)
+                     for row in m["auc"]), f"cross.{d}", "{auc: train_on x test_on numbers, train_on, test_on}")
+    for d, curves in (res.get("robustness") or {}).items():
+        need(isinstance(curves, dict) and all(isinstance(c, list) and all(
+            isinstance(pt, list) and len(pt) == 2 and num(pt[0], False) and num(pt[1], False) for pt in c)
+            for c in curves.values()), f"robustness.{d}", "an object of [[x, auc], ...] curves")
+    for k, v in (res.get("quality") or {}).items():
+        need(isinstance(v, dict) and num(v.get("fid")) and num(v.get("kid")) and num(v.get("n_fake", 0), False),
+             f"quality.{k}", "{fid, kid, n_fake} numbers")
+    cfg = (res.get("protocol") or {}).get("config", {})
+    need(isinstance(cfg, dict) and strs(cfg.get("generators", [])) and strs(cfg.get("detectors", []))
+         and isinstance(cfg.get("rounds", 0), int), "protocol.config", "{generators, detectors: [names], rounds: int}")
+    need(strs((res.get("protocol") or {}).get("quality_features", [])), "protocol.quality_features", "a list of text")
+
+
 def write_report(out: str | Path) -> Path:
     """(Re)build ``report.html`` and the PNG plots in ``out`` from ``out/results.json``."""
     out = Path(out)
@@ -160,9 +212,10 @@ def write_report(out: str | Path) -> Path:
     if not rfile.is_file():
         raise ConfigError(f"{out} holds no results.json; run mediatk arena --out {out} first")
     try:
-        res = json.loads(rfile.read_text())
-    except json.JSONDecodeError:
+        res = json.loads(rfile.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigError(f"{rfile} is not valid JSON") from None
+    check_results(res, rfile)  # before anything is written: a wrong file leaves the old report.html as it was
     plots = out / "plots"
     made = [(title, fn(res, plots / f"{name}.png")) for title, name, fn in (
         ("AUC per round", "auc_rounds", plot_auc_rounds), ("ROC curves", "roc", plot_roc),

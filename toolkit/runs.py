@@ -7,6 +7,10 @@ A run lives in ``runs/<model>/<name>/``::
     checkpoints/         step-NNNNNNNN.{safetensors,json}, last.*, best.*
     samples/             sample grids from fixed noise
 
+A training holds an exclusive lock on ``<run>/.lock`` (``flock``; released by the OS even after ``kill -9``)
+from creating or opening the run until it ends, so two trainings can never write into one run.  A run
+that failed before its first checkpoint is not a run yet: a retry with the same ``--out`` reuses it.
+
 Runs are created under ``./runs`` unless ``--out`` says otherwise.  Every run is also recorded in the model
 store's index (``$MEDIATK_HOME/index.jsonl``; ``MEDIATK_HOME`` defaults to the user cache directory), so
 "the newest checkpoint of model X" (:func:`newest_checkpoint`) finds runs wherever they were written.
@@ -16,13 +20,15 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import TENSOR_SUFFIX, read_meta
-from .errors import CheckpointError
+from .checkpoint import TENSOR_SUFFIX, check_not_pickle, read_meta
+from .errors import CheckpointError, StorageError
 from .fileio import append_jsonl, read_jsonl, write_json
+
+LOCK_NAME = ".lock"
 
 
 def mediatk_home() -> Path:
@@ -41,6 +47,8 @@ def default_runs_root() -> Path:
 @dataclass
 class RunDir:
     path: Path
+    created: bool = False                               # this process made the folder itself
+    lock_fd: int | None = field(default=None, repr=False)  # held while a training writes here
 
     @property
     def checkpoints(self) -> Path:
@@ -74,6 +82,42 @@ class RunDir:
     def read_metrics(self) -> list[dict[str, Any]]:
         return read_jsonl(self.metrics) if self.metrics.is_file() else []
 
+    def lock(self) -> None:
+        """Take the run's exclusive lock, or raise a one-line error naming the process that holds it."""
+        if self.lock_fd is not None:
+            return
+        lock_file = self.path / LOCK_NAME
+        try:
+            fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as e:
+            raise StorageError(f"cannot create run directory {self.path}: {e.strerror or e}") from None
+        if not _try_lock(fd):
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise CheckpointError(f"{self.path} is in use by another training (pid {holder}); wait for it to "
+                                  "finish or choose another --out")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self.lock_fd = fd
+
+    def release(self) -> None:
+        """Give the lock back (the OS does so too when the process ends)."""
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
+
+    def discard_if_unstarted(self) -> None:
+        """After a failed start: remove what the run wrote if it has no checkpoint and no logged step."""
+        if self.latest_checkpoint() is not None or self.read_metrics():
+            return
+        for name in ("config.json", "metrics.jsonl", LOCK_NAME):
+            (self.path / name).unlink(missing_ok=True)
+        for sub in (self.checkpoints, self.samples):
+            if sub.is_dir() and not any(sub.iterdir()):
+                sub.rmdir()
+        if self.created and not any(self.path.iterdir()):
+            self.path.rmdir()
+
     def latest_checkpoint(self) -> Path | None:
         """The checkpoint to resume from / sample with: ``last`` when present, else the highest step."""
         last = self.ckpt("last").with_suffix(TENSOR_SUFFIX)
@@ -84,39 +128,91 @@ class RunDir:
         return steps[-1] if steps else None
 
 
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _mkdir(path: Path, exist_ok: bool) -> bool:
+    """Create ``path`` (and parents); True if this call made it.  Refusals are one-line StorageErrors."""
+    try:
+        path.mkdir(parents=True, exist_ok=exist_ok)
+    except FileExistsError:
+        if not exist_ok or not path.is_dir():
+            raise
+        return False
+    except OSError as e:
+        raise StorageError(f"cannot create run directory {path}: {e.strerror or e}") from None
+    return True
+
+
 def new_run(model: str, out: str | os.PathLike | None = None, name: str | None = None) -> RunDir:
-    """Create a fresh run directory (``out`` exactly when given) and record it in the store's index."""
+    """Create a fresh run directory (``out`` exactly when given), lock it, and record it in the store's index.
+
+    ``out`` may be empty, hold other files, or hold a run that failed before its first checkpoint (then it
+    is started afresh); a run with a checkpoint is refused (resume it instead).
+    """
     if out is not None:
         path = Path(out)
-        if path.exists() and any(path.iterdir()):
-            if (path / "config.json").exists():
-                raise CheckpointError(f"{path} already holds a run; use --resume {path} to continue it or choose "
-                                      "another --out")
+        if path.exists() and not path.is_dir():
+            raise CheckpointError(f"--out {path} is a file, not a directory")
+        existed = path.is_dir()
+        run = RunDir(path, created=_mkdir(path, exist_ok=True) and not existed)
     else:
         stamp = name or time.strftime("%Y%m%d-%H%M%S")
-        path = default_runs_root() / model / stamp
         i = 1
-        while path.exists():
-            i += 1
-            path = default_runs_root() / model / f"{stamp}-{i}"
-    path.mkdir(parents=True, exist_ok=True)
-    (path / "checkpoints").mkdir(exist_ok=True)
-    (path / "samples").mkdir(exist_ok=True)
+        while True:  # exclusive create: two runs started in the same second get different folders
+            path = default_runs_root() / model / (stamp if i == 1 else f"{stamp}-{i}")
+            try:
+                _mkdir(path, exist_ok=False)
+                break
+            except FileExistsError:
+                i += 1
+        run = RunDir(path, created=True)
+    run.lock()
+    try:
+        if run.config_file.exists():
+            if run.latest_checkpoint() is not None:
+                raise CheckpointError(f"{path} already holds a run; use --resume {path} to continue it or choose "
+                                      "another --out")
+            run.metrics.unlink(missing_ok=True)  # a failed start's log: this run starts again from step 0
+        _mkdir(run.checkpoints, exist_ok=True)
+        _mkdir(run.samples, exist_ok=True)
+    except BaseException:
+        run.release()
+        raise
     try:
         append_jsonl(mediatk_home() / "index.jsonl", {"model": model, "path": str(path.resolve()),
                                                        "created": time.time()})
-    except OSError:
+    except (OSError, StorageError):
         pass  # a read-only home must not stop training; the ./runs scan still finds the run
-    return RunDir(path)
+    return run
 
 
-def open_run(path: str | os.PathLike) -> RunDir:
+def open_run(path: str | os.PathLike, lock: bool = False) -> RunDir:
+    """An existing run; ``lock=True`` (resuming) also takes its lock."""
     p = Path(path)
     if not p.is_dir():
         raise CheckpointError(f"run directory {p} does not exist")
     if not (p / "config.json").is_file():
         raise CheckpointError(f"{p} is not a mediatk run directory (no config.json)")
-    return RunDir(p)
+    run = RunDir(p)
+    if lock:
+        run.lock()
+    return run
 
 
 def _candidate_runs(model: str) -> list[Path]:
@@ -182,6 +278,7 @@ def resolve_checkpoint(model: str, checkpoint: str | os.PathLike | None, train_h
         if ck is None:
             raise CheckpointError(f"{p} holds no checkpoint")
         return ck
+    check_not_pickle(p)
     if p.suffix != TENSOR_SUFFIX and p.with_suffix(TENSOR_SUFFIX).is_file():
         return p.with_suffix(TENSOR_SUFFIX)
     if not p.exists():

@@ -131,6 +131,7 @@ class TrainConfig:
     best_metric: str | None = None   # e.g. "fid" (lower is better) or "acc:max"; never on a test split
     n_preview: int = 64
     progress: bool = True
+    tensorboard: bool = True         # also log to RUNDIR/tensorboard (losses, learning rates, eval, samples)
     extra_meta: dict[str, Any] = field(default_factory=dict)  # dataset name etc., into every checkpoint
 
 
@@ -313,8 +314,16 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
             return None
         return {"metric": tc.best_metric, "value": best_value, "step": best_step, "split": selected_on}
 
+    tb = None
+    if writes and tc.tensorboard:
+        from ..tblog import TrainLog
+
+        tb = TrainLog(run.path)
+
     def sample_grid(tag: str) -> None:
-        _write_preview(ema.shadow if ema is not None else model, fixed, run.samples / f"{tag}.png", device)
+        imgs = _write_preview(ema.shadow if ema is not None else model, fixed, run.samples / f"{tag}.png", device)
+        if tb is not None:
+            tb.grid("samples", imgs, step)
 
     def evaluate() -> dict[str, float]:
         if evaluator is None:
@@ -390,6 +399,9 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
             window = {}
             if writes:
                 run.log(rec)
+            if tb is not None:
+                tb.scalars(step, logs, "train")
+                tb.learning_rates(step, optimizers)
         if writes and tc.sample_every and step % tc.sample_every == 0 and step < tc.steps:
             sample_grid(f"step-{step:08d}")
         do_eval = evaluator is not None and (step == tc.steps or (tc.eval_every and step % tc.eval_every == 0))
@@ -398,6 +410,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
             rec = {"step": step, **{f"eval/{k}": v for k, v in res.items()}}
             history.append(rec)
             run.log(rec)
+            if tb is not None:
+                tb.scalars(step, res, "eval")
             logs.update({f"eval/{k}": v for k, v in res.items()})
             if tc.best_metric:
                 key, _, mode = tc.best_metric.partition(":")
@@ -412,14 +426,16 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         bar.close()
     if writes:
         sample_grid("final")
+    if tb is not None:
+        tb.close()
     last = run.ckpt("last").with_suffix(".safetensors") if run is not None else None
     return TrainResult(run=run, step=step, history=history, last_checkpoint=last, best_checkpoint=best_path,
                        seconds=time.perf_counter() - t_start, images_seen=images_seen,
                        selection=selection() if best_path is not None else None)
 
 
-def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> None:
-    """The periodic sample grid, in eval mode and without touching the training RNG."""
+def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> torch.Tensor:
+    """The periodic sample grid, in eval mode and without touching the training RNG; returns its images."""
     from ..media import save_grid
 
     was_training = net.training
@@ -428,6 +444,7 @@ def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, d
         imgs = net.preview(fixed).float().clamp(-1, 1).cpu()
     net.train(was_training)
     save_grid(imgs, path)
+    return imgs
 
 
 def _fit_offline(model: Generator, feed: Any, run: RunDir | None, tc: TrainConfig, t_start: float) -> TrainResult:

@@ -72,8 +72,13 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
           image_size: int | None = None, channels: int | None = None, attrs: list[str] | None = None,
           device: str = "auto", seed: int = 0, out: str | os.PathLike | None = None,
           resume: str | os.PathLike | None = None, options: list[str] | dict[str, Any] | None = None,
-          limit: int | None = None, evaluator=None, **train_kw: Any) -> TrainResult:
-    """Train (or resume) ``model`` on ``data``.  ``options`` are model options (CLI words or a dict)."""
+          limit: int | None = None, evaluator=None, record: dict[str, Any] | None = None,
+          **train_kw: Any) -> TrainResult:
+    """Train (or resume) ``model`` on ``data``.  ``options`` are model options (CLI words or a dict).
+
+    ``record``: further settings to keep in ``config.json`` (the CLI's evaluation sizes), so that the file
+    is a complete recipe for ``mediatk train --config``.
+    """
     _check_counts(steps, epochs, batch_size)
     if resume is not None:
         return resume_run(resume, steps=steps, epochs=epochs, device=device, evaluator=evaluator, **train_kw)
@@ -102,7 +107,8 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     run = _make_run(cls.name, out, device)
     config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
               "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,
-              "steps": steps, "device": device, "limit": limit, "train": train_kw, "data_info": info}
+              "steps": steps, "device": device, "limit": limit, "train": train_kw, **(record or {}),
+              "data_info": info}
     tc = TrainConfig(steps=steps, batch_size=batch_size, device=device, seed=seed,
                      extra_meta={"dataset": info.get("dataset"), "data": str(data)}, **train_kw)
     try:

@@ -257,3 +257,19 @@ def test_report_refuses_malformed_intervals(cli, tmp_path, row, message):
     (tmp_path / "results.json").write_text(json.dumps({"table": [{**base, **row}]}))
     code, _, err = cli("report", tmp_path)
     assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_tensorboard_has_the_per_round_figures(arena_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, res = arena_run
+    ea = EventAccumulator(str(out / "tensorboard"))
+    ea.Reload()
+    tags = ea.Tags()
+    assert {"auc/cnn/dcgan", "auc/spectrum/vae", "transition/cnn/dcgan/auc_evasion", "quality/vae/fid"} <= set(
+        tags["scalars"])
+    assert {"fakes/dcgan", "fakes/vae"} <= set(tags["images"])
+    rounds = [e.step for e in ea.Scalars("auc/cnn/dcgan")]
+    assert rounds == [0, 1]  # one point per round
+    assert [e.value for e in ea.Scalars("auc/cnn/dcgan")] == pytest.approx(
+        [row["auc"]["cnn"]["dcgan"] for row in res["rounds"]], rel=1e-6)

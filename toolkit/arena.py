@@ -574,6 +574,10 @@ class Arena:
             self.stage(name, fn, progress)
         self.results["seconds"] = self.results.get("seconds", 0.0) + (time.perf_counter() - t0)
         self.save_results()
+        from .tblog import log_arena  # per-round figures for `tensorboard --logdir OUT`
+
+        log_arena(self.out, self.results, {f"{g}_r{t}": self.fakes(g, t, "test") for g in self.cfg.generators
+                                           for t in range(self.cfg.rounds + 1) if self.fake_path(g, t, "test").is_file()})
         from .report import write_report
 
         write_report(self.out)

@@ -10,7 +10,23 @@ from .cli import device_option, main, seed_option
 from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
 
 
+def _load_recipe(ctx, _param, path):
+    """``--config FILE``: the file's values become this command's defaults (the command line still wins)."""
+    if path is None:
+        return None
+    from .recipes import flatten_recipe, option_words, read_recipe
+
+    known = {p.name for p in ctx.command.params if p.name != "config"}
+    values, options = flatten_recipe(read_recipe(path), known)
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    ctx.meta["recipe_options"] = option_words(options)
+    return path
+
+
 @main.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--config", type=click.Path(dir_okay=False), default=None, is_eager=True, expose_value=False,
+              callback=_load_recipe, help="Recipe file (.toml, or a run's config.json): every option below; "
+                                          "the command line wins.")
 @click.argument("model", required=False)
 @click.option("--data", help="Dataset name (looked up under MEDIATK_DATA) or path.")
 @click.option("--steps", type=POSITIVE, default=None, help="Total optimisation steps (default 1000).")
@@ -36,24 +52,26 @@ from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT
               show_default=True, help="FID feature net recipe (test-tiny: tests only; not comparable).")
 @click.option("--eval-judge-steps", type=click.IntRange(1, 10**6), default=None,
               help="Training steps of the attribute judge (conditional models; default 2000).")
+@click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
+              help="Also log losses, learning rates, evaluations and samples to RUNDIR/tensorboard.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels, attrs, limit, device, seed, out,
               resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_net,
-              eval_judge_steps, quiet) -> None:
+              eval_judge_steps, tensorboard, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
     from .cli_checks import exclusive, fixed_on_resume, given
     from .errors import ConfigError
     from .generators.train import train
 
     exclusive(ctx, "steps", "epochs")
-    if model is not None and model.startswith("-"):  # "train --resume RUN --width 8": a model option, not a name
-        ctx.args.insert(0, model)
-        model = None
+    if model is not None and model.startswith("-"):  # a model option, not a name ("train --resume RUN --width 8"
+        ctx.args.insert(0, model)                    # or "train --config FILE --g-width 16": MODEL from the file)
+        model = (ctx.default_map or {}).get("model")
     if resume is None and (model is None or data is None):
         raise ConfigError("give MODEL and --data (or --resume RUNDIR)")
     kw = {"ema": ema, "grad_clip": grad_clip, "ckpt_every": ckpt_every, "sample_every": sample_every,
-          "progress": not quiet}
+          "progress": not quiet, "tensorboard": tensorboard}
     if resume is not None:
         saved = _saved_config(resume)
         fixed_on_resume(ctx, ("data", "batch_size", "image_size", "channels", "attrs", "limit", "seed", "out"))
@@ -76,14 +94,16 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
             kw["best_metric"] = best_metric
     kw["evaluator"] = evaluator
     if resume is not None:
-        if ctx.args:
+        if ctx.args or ctx.meta.get("recipe_options"):
             raise ConfigError("model options cannot change on --resume; they come from the run's config.json")
         result = train(model or "", data or "", steps=steps, epochs=epochs, device=device if device != "auto" else None,
                        resume=resume, **kw)
     else:
         result = train(model, data, steps=steps, epochs=epochs, batch_size=batch_size, image_size=image_size,
                        channels=channels, attrs=list(attrs), device=device, seed=seed, out=out,
-                       options=list(ctx.args), limit=limit, **kw)
+                       options=ctx.meta.get("recipe_options", []) + list(ctx.args), limit=limit,
+                       record={"eval": {"n": eval_n, "feature_net": eval_feature_net,
+                                        "judge_steps": eval_judge_steps}}, **kw)
     import os
 
     if int(os.environ.get("RANK", "0")) != 0:
@@ -137,21 +157,26 @@ def _saved_config(run_dir: str) -> dict:
 @click.option("--code", type=click.IntRange(0, None), default=None, help="InfoGAN: index of the code to vary, others fixed.")
 @device_option
 @seed_option
-@click.option("--out", type=click.Path(), required=True, help="PNG file for a grid, or a directory for one file each.")
+@click.option("--out", type=click.Path(), default=None,
+              help="PNG file for a grid, or a directory for one file each (default: a new MODEL_WHAT.png here).")
 def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, direction, code, device, seed,
                  out) -> None:
-    """Sample from a trained generator."""
-    from .generators.sampling import generate
+    """Sample from a trained generator (yours when there is one, else the pretrained one: 'mediatk models')."""
+    from .generators.sampling import generate, train_hint
     from .media import save_grid, save_image
+    from .runs import resolve_checkpoint
+    from .zoo import describe_source
 
     extra = {}
     if direction is not None:
         extra["direction"] = direction
     if code is not None:
         extra["code"] = code
-    res = generate(model_name, checkpoint, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
+    path = resolve_checkpoint(model_name, checkpoint, train_hint(model_name))
+    res = generate(model_name, path, n=n, label=label, attrs=list(attrs), interpolate=interpolate,
                    inputs=list(inputs), seed=seed, device=device, **extra)
-    outp = Path(out)
+    click.echo(f"checkpoint: {describe_source(path)}")
+    outp = Path(out) if out is not None else default_out(model_name, attrs, label, interpolate, direction, code)
     if outp.suffix.lower() in (".png", ".jpg", ".jpeg"):
         nrow = len(res.images) if interpolate else None
         save_grid(res.images, outp, nrow=nrow)
@@ -164,6 +189,25 @@ def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, d
     for k, v in res.info.items():
         if k != "n":
             click.echo(f"{k}: {v}")
+
+
+def default_out(model: str, attrs, label, interpolate, direction, code) -> Path:
+    """``cgan_smiling.png``, ``cgan_not-smiling.png``, ``dcgan.png``... in the working directory; a name
+    that exists already gets ``-2``, ``-3``... so nothing is overwritten."""
+    parts = [model]
+    for a in attrs:
+        name, _, val = a.partition("=")
+        parts.append(("not-" if val.strip() == "0" else "") + name.strip().lower())
+    parts += [f"label{label}"] if label is not None else []
+    parts += [direction] if direction else []
+    parts += [f"code{code}"] if code is not None else []
+    parts += ["interpolation"] if interpolate else []
+    stem = "_".join(parts)
+    path, i = Path(f"{stem}.png"), 1
+    while path.exists():
+        i += 1
+        path = Path(f"{stem}-{i}.png")
+    return path
 
 
 @main.command("reconstruct")

@@ -255,11 +255,17 @@ def newest_checkpoint(model: str) -> Path | None:
 
 
 def resolve_checkpoint(model: str, checkpoint: str | os.PathLike | None, train_hint: str) -> Path:
-    """``--checkpoint`` may be a file, a run directory, or absent (newest of that model)."""
+    """``--checkpoint`` may be a file, a run directory, or absent: the newest the user trained, else the
+    pretrained one shipped in :mod:`mediatk.zoo`."""
     if checkpoint is None:
         ck = newest_checkpoint(model)
+        if ck is None:  # nothing trained by the user: the shipped pretrained model, if any
+            from .zoo import pretrained
+
+            ck = pretrained(model)
         if ck is None:
-            raise CheckpointError(f"no trained {model!r} checkpoint found; make one with: {train_hint}")
+            raise CheckpointError(f"no trained {model!r} checkpoint found and none is pretrained; make one with: "
+                                  f"{train_hint}")
         return ck
     p = Path(checkpoint)
     if p.is_dir():

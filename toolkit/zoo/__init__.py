@@ -1,0 +1,82 @@
+"""The model zoo: pretrained generators shipped inside the package.
+
+Each entry is a folder ``zoo/<entry>/`` holding ``weights.safetensors`` + ``weights.json`` (an ordinary
+mediatk checkpoint, sampling weights only: the EMA copy when the run kept one, no optimiser state) and
+``MODEL_CARD.md`` (data and its terms, the recipe, wall time, device, measured figures).  The sidecar's
+``zoo`` field holds the card's facts in machine-readable form for ``mediatk models``.
+
+Lookup order for "the checkpoint of model X" (:func:`mediatk.runs.resolve_checkpoint`): a checkpoint the
+user trained always wins; the zoo's entry for X is the fallback, so ``mediatk generate --model cgan --attr
+smiling`` works on a fresh install with no data.  :func:`export` turns a trained run into an entry.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from ..checkpoint import TENSOR_SUFFIX, load_checkpoint, read_meta, save_checkpoint
+from ..errors import CheckpointError
+
+ZOO_DIR = Path(__file__).resolve().parent
+WEIGHTS = "weights"
+
+
+def entries() -> list[dict[str, Any]]:
+    """Every shipped entry as ``{"name", "model", "path", "zoo": {...card facts}}``, sorted by name."""
+    out = []
+    for d in sorted(p for p in ZOO_DIR.iterdir() if p.is_dir()):
+        ck = d / (WEIGHTS + TENSOR_SUFFIX)
+        if not ck.is_file():
+            continue
+        try:
+            meta = read_meta(ck)
+        except CheckpointError:
+            continue
+        out.append({"name": d.name, "model": str(meta.get("model", "")), "path": ck, "zoo": meta.get("zoo", {})})
+    return out
+
+
+def pretrained(model: str) -> Path | None:
+    """The shipped checkpoint for ``model`` (the entry named in its sidecar as default), or None."""
+    found = [e for e in entries() if e["model"].lower() == model.lower()]
+    if not found:
+        return None
+    found.sort(key=lambda e: (not e["zoo"].get("default", False), e["name"]))
+    return found[0]["path"]
+
+
+def is_zoo_checkpoint(path: str | os.PathLike) -> bool:
+    """True when ``path`` is one of the shipped weights files."""
+    try:
+        return Path(path).resolve().parent.parent == ZOO_DIR
+    except OSError:
+        return False
+
+
+def describe_source(path: str | os.PathLike) -> str:
+    """One phrase for the output of ``generate``: which checkpoint was used and why."""
+    p = Path(path)
+    if is_zoo_checkpoint(p):
+        return f"pretrained zoo model {p.parent.name} (train your own to replace it; card: {p.parent / 'MODEL_CARD.md'})"
+    return f"your trained checkpoint {p}"
+
+
+def export(checkpoint: str | os.PathLike, entry_dir: str | os.PathLike, facts: dict[str, Any]) -> Path:
+    """Write ``entry_dir/weights.*`` from a trained checkpoint: sampling weights only (EMA when present).
+
+    ``facts`` (data, terms, recipe, wall time, device, figures) go into the sidecar's ``zoo`` field.
+    """
+    ck = load_checkpoint(checkpoint)
+    prefix = "ema" if any(k.startswith("ema/") for k in ck.tensors) else "model"
+    weights = ck.state_dict(prefix)
+    keep = ("model", "spec", "step", "seed", "image_size", "dataset", "data", "metrics")
+    meta = {k: ck.meta[k] for k in keep if k in ck.meta}
+    meta["zoo"] = {**facts, "source_checkpoint_id": ck.meta.get("id"), "weights": prefix}
+    d = Path(entry_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(d / WEIGHTS, {"model": weights}, meta)
+
+
+__all__ = ["ZOO_DIR", "describe_source", "entries", "export", "is_zoo_checkpoint", "pretrained"]

@@ -94,7 +94,7 @@ def test_info_on_good_video(cli, shared_data):
     ("train", "no-such-model", "--data", "digits"),
     ("train", "vae", "--data", "digits", "--no-such-option", "3"),
     ("train", "vae", "--data", "digits", "--latent-dim", "abc"),
-    ("generate", "--model", "vae", "--out", "x.png"),          # nothing trained in this test home
+    ("generate", "--model", "gan", "--out", "x.png"),          # nothing trained here, nothing pretrained
     ("reconstruct", "--model", "ae", "--checkpoint", "missing.safetensors", "--input", "digits", "--out", "x.png"),
     ("train", "vae", "--data", "digits", "--device", "cuda:7"),
     ("models", "nonexistent"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .cli import main, seed_option
 from .cli_checks import POSITIVE, POSITIVE_FLOAT, SIZE
+from .cli_core import main, seed_option
 
 
 def _names(text: str) -> list[str]:

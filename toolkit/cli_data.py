@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from .cli import main
 from .cli_checks import SIZE
+from .cli_core import main
 
 
 @main.group("data")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from .cli import device_option, main, seed_option
 from .cli_checks import OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
+from .cli_core import device_option, main, seed_option
 
 
 def _fmt_metrics(m: dict) -> str:

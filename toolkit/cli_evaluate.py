@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import device_option, main, seed_option
+from .cli_core import device_option, main, seed_option
 from .fileio import write_json
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from .cli import device_option, main, seed_option
 from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
+from .cli_core import device_option, main, seed_option
 
 
 def _load_recipe(ctx, _param, path):

@@ -1,0 +1,49 @@
+"""``mediatk models [NAME]``: what is registered, and what is pretrained (the zoo)."""
+
+from __future__ import annotations
+
+import click
+
+from .cli_core import main
+
+
+@main.command("models")
+@click.argument("name", required=False)
+def models_cmd(name) -> None:
+    """List registered generators and detectors, one line each; with NAME, that one's options."""
+    from .registry import DETECTORS, GENERATORS
+
+    if name:
+        from .options import describe_options
+
+        reg = GENERATORS if name in GENERATORS else DETECTORS
+        e = reg.entry(name)
+        click.echo(f"{e.name}: {e.summary}")
+        for flag, default, help_text in describe_options(e.obj.Config):
+            click.echo(f"  {flag:<22} {default:<10} {help_text}")
+        _echo_pretrained(name)
+        return
+
+    for title, reg in (("generators", GENERATORS), ("detectors", DETECTORS)):
+        entries = list(reg)
+        click.echo(f"{title} ({len(entries)}):")
+        for e in entries:
+            click.echo(f"  {e.name:<16} {e.summary}")
+        if not entries:
+            click.echo("  (none registered)")
+    _echo_pretrained(None)
+
+
+def _echo_pretrained(model: str | None) -> None:
+    """The zoo's entries (all, or those of one model): what 'generate' uses when nothing is trained."""
+    from .zoo import entries
+
+    shown = [e for e in entries() if model is None or e["model"].lower() == model.lower()]
+    if model is not None and not shown:
+        return
+    click.echo(f"pretrained ({len(shown)}; used by generate/evaluate until you train your own):")
+    for e in shown:
+        z, fig = e["zoo"], e["zoo"].get("figures", {})
+        acc = "".join(f", {k[5:]} {v:.2f}" for k, v in fig.items() if k.startswith("attr_") and "_" not in k[5:])
+        score = f" (FID {fig['fid']:.2f}{acc})" if "fid" in fig else ""
+        click.echo(f"  {e['name']:<22} {e['model']:<7} {z.get('summary', '')}{score}")

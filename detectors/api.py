@@ -174,15 +174,28 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
     if gens and any(gens.values()) and (image_size is None or channels is None):
         shape = read_meta(next(p for p in gens.values() if p))["spec"]["image_shape"]
         image_size, channels = image_size or int(shape[1]), channels or int(shape[0])
-    real_tr = _images(real, "train", n_train, image_size, channels, seed)
-    real_te = _images(real, "test", n_test, image_size, channels, seed)
+    from ..datasets import resolve
+
+    # A face-crop set holds real and fake crops with their groups: its labels split it, by group.
+    labelled = resolve(real)[0] == "facecrops"
+    if labelled and fakes:
+        raise ConfigError(f"{real} holds real and fake face crops: give it alone as --real (its labels and groups "
+                          "split it), without --fake")
+    k = 2 if labelled else 1  # -n counts images per class
+    real_tr = _images(real, "train", k * n_train, image_size, channels, seed)
+    real_te = _images(real, "test", k * n_test, image_size, channels, seed)
     xr_tr, xr_te = real_tr.tensor(), real_te.tensor()
     size, ch = int(xr_tr.shape[-1]), int(xr_tr.shape[1])
     if face_crops is None:
-        face_crops = real_tr.format == "celeba"
+        face_crops = real_tr.format in ("celeba", "facecrops")
     sources_tr: dict[str, torch.Tensor] = {}
     sources_te: dict[str, torch.Tensor] = {}
     groups_te: dict[str, np.ndarray | None] = {"real": getattr(real_te, "groups", None)}
+    if labelled:
+        y_tr, y_te = real_tr.labels.numpy(), real_te.labels.numpy()
+        sources_tr["fake"], sources_te["fake"] = xr_tr[y_tr == 1], xr_te[y_te == 1]
+        xr_tr, xr_te = xr_tr[y_tr == 0], xr_te[y_te == 0]
+        groups_te = {"real": real_te.groups[y_te == 0], "fake": real_te.groups[y_te == 1]}
     for i, f in enumerate(fakes):
         key = Path(f).name or f"fake{i}"
         if gens[f] is not None:

@@ -164,3 +164,17 @@ def test_group_split_is_by_hash_of_the_group_alone():
     check_groups_disjoint(groups, a)
     frac = Counter(a.tolist())
     assert abs(frac["test"] / 3000 - 0.2) < 0.04 and abs(frac["val"] / 3000 - 0.08) < 0.03
+
+
+def test_train_detector_on_a_crop_set_splits_it_by_label_and_group(cli, tmp_path, one_thread):
+    code, out, err = cli("train-detector", "spectrum", "--real", "dfdc-faces", "-n", "150", "--image-size", "32",
+                         "--out", tmp_path / "det", "--device", "cpu")
+    assert code == 0, err
+    import re
+
+    n_real, n_fake = map(int, re.search(r"on (\d+) real \(dfdc-faces\) \+ (\d+) fake", out).groups())
+    assert n_real + n_fake == 240 and min(n_real, n_fake) > 80 and "held-out: AUC" in out
+    assert "bootstrap over" in out                           # intervals resample whole groups
+    code, _, err = cli("train-detector", "spectrum", "--real", "dfdc-faces", "--fake", "ffpp-crops",
+                       "--out", tmp_path / "det2")
+    assert code == 2 and "without --fake" in err and err.count("\n") == 1

@@ -23,12 +23,14 @@ from . import ZOO_DIR, export
 DATA_TERMS = {
     "celeba-genki-smiling": (
         ("GENKI-4K (MPLab, UC San Diego): 4000 face photos of people found on the web, with smile/non-smile "
-         "labels, laid out like CelebA with one attribute, `Smiling` (2800 train / 1200 test images here)."),
+         "labels, laid out like CelebA with one attribute, `Smiling` (train 2800 / test 1200; mediatk trains on "
+         "2520 of the 2800 and keeps 280 as its val split)."),
         ("The GENKI-4K notes ask that any publication acknowledge the set with the citation \"http://mplab.ucsd.edu, "
          "The MPLab GENKI-4K Dataset.\"; no licence beyond that is stated, and the photos show real people: use the "
          "set and this model for research and teaching, and do not use the samples to depict or identify anyone.")),
     "fashion-mnist": (
-        "Fashion-MNIST (Zalando Research): 60,000 train / 10,000 test 28x28 grey images of clothing in 10 classes.",
+        ("Fashion-MNIST (Zalando Research): 60,000 train / 10,000 test 28x28 grey images of clothing in 10 classes "
+         "(mediatk trains on 54,000 of the 60,000 and keeps 6,000 as its val split)."),
         "MIT (Expat) licence, Copyright 2017 Zalando SE (the set's COPYRIGHT file, as packaged by Debian)."),
 }
 

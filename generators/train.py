@@ -114,13 +114,30 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     try:
         if _rank() == 0:
             run.write_config(config)
-        return fit(net, feed, run, tc, evaluator=evaluator)
+        result = fit(net, feed, run, tc, evaluator=evaluator)
+        _close_distributed(wait=True)
+        return result
     except BaseException:
         if _rank() == 0:
             run.discard_if_unstarted()  # a failed start leaves nothing behind
+        _close_distributed(wait=False)
         raise
     finally:
         run.release()
+
+
+def _close_distributed(wait: bool) -> None:
+    """Under torchrun: wait for every rank (rank 0 writes the last files), then close the process group.
+
+    A rank that simply exited while another was still writing sometimes died in gloo's teardown ("terminate
+    called without an active exception", SIGABRT) and failed the whole launch.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if wait:
+            dist.barrier()
+        dist.destroy_process_group()
 
 
 def _check_counts(steps: int | None, epochs: float | None, batch_size: int) -> None:
@@ -193,7 +210,13 @@ def _resume(run: RunDir, steps, epochs, device, evaluator, train_kw: dict[str, A
     config["train"] = {**config.get("train", {}), **{k: v for k, v in train_kw.items() if k != "progress"}}
     if _rank() == 0:
         run.write_config(config)
-    return fit(net, feed, run, tc, resume=ck, evaluator=evaluator)
+    try:
+        result = fit(net, feed, run, tc, resume=ck, evaluator=evaluator)
+    except BaseException:
+        _close_distributed(wait=False)
+        raise
+    _close_distributed(wait=True)
+    return result
 
 
 def run_dir_of(result: TrainResult) -> Path:

@@ -132,7 +132,7 @@ def test_torchrun_data_parallel_on_cpu(tmp_path, model):
     res = subprocess.run([exe, "--nproc_per_node=2", "-m", "mediatk", "train", *model, "--data", "fashion-mnist",
                           "--steps", "4", "--limit", "256", "--batch-size", "16", "--quiet", "--device", "cpu",
                           "--out", str(tmp_path / "ddp")], capture_output=True, text=True, timeout=300, env=env)
-    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.returncode == 0, res.stderr[-8000:]
     assert res.stdout.count("trained 4 steps") == 1          # only rank 0 reports
     assert (tmp_path / "ddp" / "checkpoints" / "last.safetensors").is_file()
 

@@ -107,7 +107,15 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     import os
 
     if int(os.environ.get("RANK", "0")) != 0:
-        return  # under torchrun only rank 0 reports
+        # Under torchrun only rank 0 reports.  The other ranks have written nothing and closed their process
+        # group; they leave without running interpreter teardown, where gloo's threads sometimes met a store
+        # that rank 0 had already closed and aborted the process (SIGABRT, "terminate called without an
+        # active exception"), which failed the whole launch after a successful training.
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     last = result.history[-1] if result.history else {}
     losses = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("step", "epoch", "time"))
     rate = result.images_seen / max(result.seconds, 1e-9)

@@ -79,11 +79,11 @@ def video_key(item, root: Path | None) -> str:
 
 def sample_frames(path: Path, n: int) -> list[Any]:
     """``n`` frames spread evenly over the video (all of them when it is shorter), as media Frames."""
-    from ..media import VideoReader, probe_video
+    from ..media import VideoReader
 
-    info = probe_video(path)
-    target = None if info.frame_count <= n else info.fps * n / info.frame_count
-    with VideoReader(path, target_fps=target) as reader:
+    with VideoReader(path) as reader:  # probes the video once; the rate follows from what it learnt
+        info = reader.info
+        reader.target_fps = None if info.frame_count <= n else info.fps * n / info.frame_count
         return list(reader)[:n]
 
 

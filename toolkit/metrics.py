@@ -159,9 +159,6 @@ def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
     return float((rankdata(s)[pos].sum() - n1 * (n1 + 1) / 2) / (n0 * n1))
 
 
-def _auc(y: np.ndarray, s: np.ndarray) -> float:
-    return rank_auc(y, s)
-
 
 def _ap(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
@@ -179,14 +176,14 @@ def detection_metrics(y_true: Any, scores: Any, threshold: float = 0.5, interval
     """
     y, s = _labels_scores(y_true, scores)
     out: dict[str, Any] = {"n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum())}
-    out["auc"] = _auc(y, s)
+    out["auc"] = rank_auc(y, s)
     out["ap"] = _ap(y, s)
     out["eer"] = eer(y, s)
     out["acc"] = float(((s >= threshold).astype(int) == y).mean())
     out["threshold"] = float(threshold)
     out["tpr_at_1pct_fpr"] = tpr_at_fpr(y, s, 0.01)
     if intervals:
-        out["auc_ci"] = list(bootstrap_ci(_auc, y, s, groups=groups, n_boot=n_boot, seed=seed))
+        out["auc_ci"] = list(bootstrap_ci(rank_auc, y, s, groups=groups, n_boot=n_boot, seed=seed))
         out["ap_ci"] = list(bootstrap_ci(_ap, y, s, groups=groups, n_boot=n_boot, seed=seed))
         out["ci_level"] = 0.95
         out["n_boot"] = int(n_boot)

@@ -37,9 +37,11 @@ DATA_TERMS = {
 
 def _run_facts(checkpoint: Path) -> dict[str, Any]:
     """Steps, wall time and settings from the run directory that holds ``checkpoint``."""
-    run = checkpoint.parent.parent
-    config = json.loads((run / "config.json").read_text())
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    from ..runs import RunDir
+
+    run = RunDir(checkpoint.parent.parent)
+    config = json.loads(run.config_file.read_text())
+    rows = run.read_metrics()
     times = [r["time"] for r in rows if "time" in r]
     evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
     return {"config": config, "wall_s": round(max(times), 1) if times else None, "evaluations": evals}

@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import torch
+from mediatk.core.fileio import write_json, write_text
+from mediatk.core.metrics import psnr
+from mediatk.core.runs import new_run
+from mediatk.core.runtime import describe_machine, seed_everything
 from mediatk.datasets import load_images
-from mediatk.fileio import write_json, write_text
 from mediatk.generators import create
 from mediatk.generators.engine import Feed, TrainConfig, fit
-from mediatk.metrics import psnr
-from mediatk.runs import new_run
-from mediatk.runtime import describe_machine, seed_everything
 
 
 def mse01(a: torch.Tensor, b: torch.Tensor) -> float:

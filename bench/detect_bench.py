@@ -188,7 +188,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     if a.child:
         return child_main(a.child, a.device)
-    from mediatk.runtime import describe_machine, resolve_device
+    from mediatk.core.runtime import describe_machine, resolve_device
 
     dev = str(resolve_device(a.device))
     data = Path(a.data)
@@ -221,7 +221,7 @@ def main() -> None:
 def write_report(a, dev, machine, rows, src, short, long_) -> None:
     import platform
 
-    from mediatk.fileio import write_text
+    from mediatk.core.fileio import write_text
 
     tot_p = sum(r[2]["wall"] for r in rows)
     tot_d = sum(r[2]["duration"] for r in rows)

@@ -2,7 +2,7 @@
 
 A dcgan and a vae are trained briefly on Fashion-MNIST (32 px) through mediatk's engine; ``--n`` samples of
 each (fixed noise) are kept and scored against ``--n`` real test images under the ``standard`` feature net
-trained with seeds 0, 1 and 2 (:func:`mediatk.feature_nets.feature_spread`), next to each FID's bootstrap
+trained with seeds 0, 1 and 2 (:func:`mediatk.evaluation.feature_nets.feature_spread`), next to each FID's bootstrap
 interval over the generated samples.  With ``--old`` the same fakes are also scored under nets trained
 150 and 300 steps (the old demo and quick budgets; the old full budget was the standard recipe's 600),
 to show what a command-dependent feature net did to the figure.
@@ -24,11 +24,11 @@ import time
 from pathlib import Path
 
 import torch
+from mediatk.core.metrics import fmt_ci
 from mediatk.datasets import load_images
-from mediatk.feature_nets import Recipe, feature_spread
+from mediatk.evaluation.feature_nets import Recipe, feature_spread
 from mediatk.generators import from_checkpoint
 from mediatk.generators.train import train
-from mediatk.metrics import fmt_ci
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -13,7 +13,7 @@ Fashion-MNIST (train split for training, test split as FID/KID reference), one p
 
 Images/s = generator steps × batch / seconds, timed from step 10 to the end (start-up, the first steps and
 the final checkpoint excluded); a wgan-gp generator step includes its 5 critic steps.  FID/KID use the
-dataset's frozen feature net (:mod:`mediatk.feature_nets`: a small CNN classifier trained on Fashion-MNIST
+dataset's frozen feature net (:mod:`mediatk.evaluation.feature_nets`: a small CNN classifier trained on Fashion-MNIST
 train with the fixed ``standard`` recipe; its id is in the table), n generated images against n real test
 images; FID comes with a 95% bootstrap interval over the generated images, attribute accuracies with Wilson
 intervals.  ``--spread`` also scores the saved Fashion-MNIST fakes under feature nets with seeds 0, 1, 2
@@ -42,17 +42,17 @@ import time
 from pathlib import Path
 
 import torch
+from mediatk.core.metrics import fmt_ci
+from mediatk.core.options import parse_options
+from mediatk.core.registry import GENERATORS
+from mediatk.core.runs import RunDir
+from mediatk.core.runtime import Precision, describe_machine, resolve_device
 from mediatk.datasets import load_images
+from mediatk.evaluation.quality import QualityEvaluator
 from mediatk.generators import from_checkpoint
 from mediatk.generators.engine import Feed, TrainConfig, fit
 from mediatk.generators.gan_nets import init_dcgan, spatial_plan
 from mediatk.media import save_grid
-from mediatk.metrics import fmt_ci
-from mediatk.options import parse_options
-from mediatk.quality import QualityEvaluator
-from mediatk.registry import GENERATORS
-from mediatk.runs import RunDir
-from mediatk.runtime import Precision, describe_machine, resolve_device
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -289,7 +289,7 @@ def main() -> None:
            "bootstrap interval over the generated images; it does not include the choice of feature net].")]
     if fakes:
         from fid_spread import spread_markdown  # bench/ is this script's directory
-        from mediatk.feature_nets import feature_spread
+        from mediatk.evaluation.feature_nets import feature_spread
 
         real = load_images("fashion-mnist", split="test", image_size=a.image_size, limit=a.n_eval, seed=a.seed).tensor()
         sp = feature_spread("fashion-mnist", tuple(x.shape[1:]), real, fakes, net=a.feature_net, log=log)

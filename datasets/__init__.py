@@ -4,7 +4,7 @@
 >>> ds = load_images("fashion-mnist", split="train", image_size=32)   # doctest: +SKIP
 >>> x, y = ds[0]          # x: float32 1x32x32 in [-1, 1]; y: int64 class label
 
-Formats (each registered in ``mediatk.registry.DATASETS``): ``mnist``, ``fashion-mnist`` (IDX files),
+Formats (each registered in ``mediatk.core.registry.DATASETS``): ``mnist``, ``fashion-mnist`` (IDX files),
 ``cifar10``, ``digits`` (bundled with scikit-learn), ``celeba`` (CelebA's own layout, attributes by name),
 ``imagefolder``, ``unpaired`` (CycleGAN's trainA/trainB), ``eyes`` (images/ + labels.csv) and ``videos``
 (real/ fake/, labels.csv or DFDC metadata.json).  See :mod:`mediatk.datasets.api` for how names and paths
@@ -13,9 +13,8 @@ are resolved, and each format's module for its layout.
 
 from __future__ import annotations
 
-from mediatk.registry import discover
-
-from .api import (
+from mediatk.core.registry import discover
+from mediatk.datasets.api import (
                   cache_dir,
                   catalog,
                   data_roots,
@@ -26,7 +25,7 @@ from .api import (
                   offline,
                   resolve,
 )
-from .base import FORMATS, Format, ImageSet, VideoItem, VideoSet
+from mediatk.datasets.base import FORMATS, Format, ImageSet, VideoItem, VideoSet
 
 # Every format module here registers itself on import (the order of recognition is each Format's
 # ``priority``); _template.py shows what a new format looks like.

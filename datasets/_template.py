@@ -1,7 +1,7 @@
 """Template: a new dataset format is one file like this in ``datasets/`` (without the leading underscore).
 
 Copy it to ``datasets/myformat.py``, rename the class and its ``name``, and describe the layout.  The file
-registers its format on import and :func:`mediatk.registry.discover` imports it, so ``--data PATH`` recognises
+registers its format on import and :func:`mediatk.core.registry.discover` imports it, so ``--data PATH`` recognises
 the layout (formats are tried by ``priority``, low first), ``mediatk data list`` shows it and ``load_images``
 reads it.  Splits must depend on the data alone (:func:`fixed_split` hashes each file's path), never on a
 command's ``--seed``.  This example is real: a folder with ``list.txt`` whose lines are ``<image> <class>``.
@@ -12,9 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from mediatk.errors import DataError
-
-from .base import (
+from mediatk.core.errors import DataError
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

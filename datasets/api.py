@@ -25,9 +25,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from mediatk.errors import ConfigError, DataError, MediatkError
-
-from .base import FORMATS, Format, ImageSet, VideoSet
+from mediatk.core.errors import ConfigError, DataError, MediatkError
+from mediatk.datasets.base import FORMATS, Format, ImageSet, VideoSet
 
 log = logging.getLogger("mediatk.datasets")
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from mediatk.errors import ConfigError, DataError, MediaError
+from mediatk.core.errors import ConfigError, DataError, MediaError
 from torch.utils.data import Dataset
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -40,14 +40,14 @@ SPLIT_SALT = "mediatk-split-1"
 FILE_CACHE_BYTES = 256 * 2**20
 
 # Formats by lower-case name, filled by the format modules at import (see ``register_format``).  The
-# public ``mediatk.registry.DATASETS`` holds the same objects; this module-level map lets the dataset code
+# public ``mediatk.core.registry.DATASETS`` holds the same objects; this module-level map lets the dataset code
 # look formats up without ``DATASETS.get``, which would import every generator and detector as well.
 FORMATS: dict[str, Format] = {}
 
 
 def register_format(fmt: Format) -> Format:
-    """Register a format object under ``fmt.name`` here and in ``mediatk.registry.DATASETS``."""
-    from mediatk.registry import DATASETS
+    """Register a format object under ``fmt.name`` here and in ``mediatk.core.registry.DATASETS``."""
+    from mediatk.core.registry import DATASETS
 
     FORMATS[fmt.name] = fmt
     DATASETS.register(fmt.name, fmt.summary)(fmt)

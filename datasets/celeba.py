@@ -23,9 +23,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from mediatk.errors import DataError
-
-from .base import (
+from mediatk.core.errors import DataError
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

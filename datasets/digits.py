@@ -11,8 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from .base import (
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

@@ -26,9 +26,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from mediatk.errors import ConfigError, DataError
-
-from .base import (
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

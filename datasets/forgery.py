@@ -35,9 +35,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from mediatk.errors import ConfigError, DataError
-
-from .base import (
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

@@ -31,9 +31,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-from mediatk.errors import ConfigError, DataError
-
-from .base import (
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.datasets.base import (
     Format,
     ImageSet,
     Listing,

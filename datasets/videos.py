@@ -22,9 +22,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mediatk.errors import DataError
-
-from .base import (
+from mediatk.core.errors import DataError
+from mediatk.datasets.base import (
     Format,
     VideoItem,
     VideoSet,

@@ -1,4 +1,4 @@
-"""Detectors of synthetic media (registered in :data:`mediatk.registry.DETECTORS`).
+"""Detectors of synthetic media (registered in :data:`mediatk.core.registry.DETECTORS`).
 
 Image detectors (P(synthetic) per image): ``cnn``, ``spectrum``, ``recon``, ``oneclass``, ``codes-svm``,
 ``discriminator``.  Video: ``blink`` (eye-blink statistics from MTCNN landmarks + the ``eyestate``
@@ -12,19 +12,25 @@ the streamed video pipeline in :mod:`.video`.
 
 from __future__ import annotations
 
-from mediatk.registry import discover
-
-from .api import detect, detect_paths, find_detector, load_detector, store_dir, train_detector
-from .base import Detector, KernelHead, LinearHead, register
-from .recon import ReconClassifier
+from mediatk.core.registry import discover
+from mediatk.detectors.api import (
+    detect,
+    detect_paths,
+    find_detector,
+    load_detector,
+    store_dir,
+    train_detector,
+)
+from mediatk.detectors.base import Detector, KernelHead, LinearHead, register
+from mediatk.detectors.recon import ReconClassifier
 
 discover(__name__)  # every module here registers itself on import; _template.py shows what to write
 
 
 def create(name: str, device: str = "cpu", options: list[str] | dict | None = None) -> Detector:
     """A fresh, untrained detector ``name`` with ``options`` (CLI words or a dict)."""
-    from ..options import config_from_dict, parse_options
-    from ..registry import DETECTORS
+    from mediatk.core.options import config_from_dict, parse_options
+    from mediatk.core.registry import DETECTORS
 
     cls = DETECTORS.get(name)
     cfg = config_from_dict(cls.Config, options) if isinstance(options, dict) else parse_options(

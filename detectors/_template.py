@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from ..options import opt
-from .base import Detector, register, sigmoid
+from mediatk.core.options import opt
+from mediatk.detectors.base import Detector, register, sigmoid
 
 
 @dataclass

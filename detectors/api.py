@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ..checkpoint import TENSOR_SUFFIX, read_meta
-from ..errors import CheckpointError, ConfigError, DataError, MediatkError
-from ..fileio import append_jsonl, read_jsonl
-from ..registry import DETECTORS, GENERATORS
-from ..runs import mediatk_home
-from .base import Detector, adapt
+from mediatk.core.checkpoint import TENSOR_SUFFIX, read_meta
+from mediatk.core.errors import CheckpointError, ConfigError, DataError, MediatkError
+from mediatk.core.fileio import append_jsonl, read_jsonl
+from mediatk.core.registry import DETECTORS, GENERATORS
+from mediatk.core.runs import mediatk_home
+from mediatk.detectors.base import Detector, adapt
 
 SCHEMA = "mediatk.detect/1"
 TRAIN_HINTS = {
@@ -90,7 +89,7 @@ def _generator_checkpoint(spec: str) -> Path | None:
     if not p.exists():
         return None
     if p.is_dir() and (p / "config.json").is_file() and (p / "checkpoints").is_dir():
-        from ..runs import RunDir
+        from mediatk.core.runs import RunDir
 
         ck = RunDir(p).latest_checkpoint()
         if ck is None:
@@ -105,7 +104,7 @@ def _generator_checkpoint(spec: str) -> Path | None:
 
 @torch.no_grad()
 def sample_generator(path: Path, n: int, seed: int, device: Any) -> torch.Tensor:
-    from ..generators import from_checkpoint
+    from mediatk.generators import from_checkpoint
 
     model = from_checkpoint(path, device=device)
     if not model.can_sample:
@@ -125,7 +124,7 @@ def sample_generator(path: Path, n: int, seed: int, device: Any) -> torch.Tensor
 
 
 def _images(spec: str, split: str, n: int, size: int | None, channels: int | None, seed: int):
-    from ..datasets import load_images
+    from mediatk.datasets import load_images
 
     ds = load_images(spec, split=split, image_size=size, channels=channels, limit=n, seed=seed)
     if len(ds) == 0:
@@ -140,7 +139,8 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
                    face_crops: bool | None = None, face_crop_scale: float | None = None,
                    log=print) -> dict[str, Any]:
     """Train detector ``name``; returns ``{"metrics", "checkpoint", "counts", ...}`` (see the CLI)."""
-    from ..runtime import resolve_device, seed_everything
+    from mediatk.core.runtime import resolve_device, seed_everything
+
     from . import create
 
     cls = DETECTORS.get(name)
@@ -174,7 +174,7 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
     if gens and any(gens.values()) and (image_size is None or channels is None):
         shape = read_meta(next(p for p in gens.values() if p))["spec"]["image_shape"]
         image_size, channels = image_size or int(shape[1]), channels or int(shape[0])
-    from ..datasets import resolve
+    from mediatk.datasets import resolve
 
     # A face-crop set holds real and fake crops with their groups: its labels split it, by group.
     labelled = resolve(real)[0] == "facecrops"
@@ -246,7 +246,7 @@ def heldout_metrics(det: Detector, real: torch.Tensor, fakes: dict[str, torch.Te
     ``threshold`` gets a Wilson interval (``acc_ci``).  With no fakes, the false-positive rate on the real
     images and its Wilson interval.
     """
-    from ..metrics import binomial_ci, detection_metrics
+    from mediatk.core.metrics import binomial_ci, detection_metrics
 
     groups = groups or {}
     pr = det.predict_proba(real)
@@ -285,7 +285,7 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
 
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given; folders → their image and video files (recursive, sorted, hidden ones skipped)."""
-    from ..media import is_image, is_video
+    from mediatk.media import is_image, is_video
 
     out: list[Path] = []
     for p in map(Path, paths):
@@ -331,7 +331,7 @@ class Detection:
     def __init__(self, detectors: dict[str, Detector], skipped: dict[str, Any], device: str = "cpu",
                  threshold: float = 0.5, out_dir: str | os.PathLike | None = None, video_options=None,
                  timeline: bool = True, explicit: bool = True):
-        from .video import VideoOptions
+        from mediatk.detectors.video import VideoOptions
 
         self.dets, self.skipped, self.device, self.threshold = detectors, skipped, device, threshold
         self.explicit = explicit  # False: the default set, where videos use face-crop detectors only
@@ -341,14 +341,14 @@ class Detection:
         self._finder = self._eyes = None
 
     def finder(self):
-        from .faces import FaceFinder
+        from mediatk.detectors.faces import FaceFinder
 
         if self._finder is None:
             self._finder = FaceFinder(self.device, detect_side=self.vopts.detect_side)
         return self._finder
 
     def eyes(self):
-        from .blink import EyeOpenness
+        from mediatk.detectors.blink import EyeOpenness
 
         if self._eyes is None:
             eyestate = load_detector("eyestate", device=self.device) if find_detector("eyestate") else None
@@ -369,7 +369,7 @@ class Detection:
         return {n: d for n, d in dets.items() if d.face_crops}, skip
 
     def run(self, path: Path) -> dict[str, Any]:
-        from ..media import is_video
+        from mediatk.media import is_video
 
         t0 = time.perf_counter()
         res: dict[str, Any] = {"schema": SCHEMA, "path": str(path), "kind": "video" if is_video(path) else "image",
@@ -398,9 +398,9 @@ class Detection:
         return res
 
     def _image(self, path: Path) -> dict[str, Any]:
-        from ..media import read_image
-        from .faces import FaceTracker
-        from .video import detector_input
+        from mediatk.detectors.faces import FaceTracker
+        from mediatk.detectors.video import detector_input
+        from mediatk.media import read_image
 
         img = read_image(path)
         dets = self.image_dets()
@@ -420,8 +420,8 @@ class Detection:
                 "face": face.to_json() if face is not None else None, "detectors": out}
 
     def _video(self, path: Path) -> dict[str, Any]:
-        from .blink import BlinkConfig
-        from .video import VideoAnalysis
+        from mediatk.detectors.blink import BlinkConfig
+        from mediatk.detectors.video import VideoAnalysis
 
         blink = self.dets.get("blink")
         cfg = blink.cfg if blink is not None else BlinkConfig()

@@ -1,15 +1,15 @@
 """The detector contract (scikit-learn-like) and the pieces every detector shares.
 
-A detector is a class registered by name in :data:`mediatk.registry.DETECTORS` with
+A detector is a class registered by name in :data:`mediatk.core.registry.DETECTORS` with
 
 * ``Config``: a dataclass of its options (``mediatk models NAME`` lists them);
 * ``fit(real, fake)``: images as ``N×C×H×W`` tensors in ``[-1, 1]`` (or lists of ``C×H×W`` images or of
   batches); returns ``self``;
 * ``predict_proba(x)``: a NumPy ``float64`` array, **P(synthetic)** per input (0.5 is the decision point);
-* ``score(real, fake)``: :func:`mediatk.metrics.detection_metrics` on the two sets (fake = positive);
+* ``score(real, fake)``: :func:`mediatk.core.metrics.detection_metrics` on the two sets (fake = positive);
 * optionally ``torch_logit(x)``: a differentiable logit of P(synthetic) for a tensor batch (``cnn``,
   ``spectrum``, ``discriminator``), so a generator can be trained against the detector (the arena);
-* ``save(path)`` / ``load(path)``: through :mod:`mediatk.checkpoint` (safetensors + JSON, never pickle).
+* ``save(path)`` / ``load(path)``: through :mod:`mediatk.core.checkpoint` (safetensors + JSON, never pickle).
   scikit-learn parts are converted to arrays right after fitting (:class:`LinearHead`, :class:`KernelHead`)
   and the detector always predicts from those arrays, so a loaded detector gives identical probabilities.
 
@@ -31,12 +31,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from ..checkpoint import Checkpoint, load_checkpoint, read_meta, save_checkpoint
-from ..errors import CheckpointError, ConfigError
-from ..options import config_from_dict
-from ..registry import DETECTORS
-from ..runtime import resolve_device
+from mediatk.core.checkpoint import Checkpoint, load_checkpoint, read_meta, save_checkpoint
+from mediatk.core.errors import CheckpointError, ConfigError
+from mediatk.core.options import config_from_dict
+from mediatk.core.registry import DETECTORS
+from mediatk.core.runtime import resolve_device
 
 
 @dataclass
@@ -272,7 +271,7 @@ class Detector:
         return np.concatenate(out) if out else np.zeros(0)
 
     def score(self, real: Any, fake: Any) -> dict[str, float]:
-        from ..metrics import detection_metrics
+        from mediatk.core.metrics import detection_metrics
 
         pr, pf = self.predict_proba(real), self.predict_proba(fake)
         y = np.r_[np.zeros(len(pr)), np.ones(len(pf))]

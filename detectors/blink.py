@@ -43,11 +43,10 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-
-from ..errors import ConfigError
-from ..options import opt
-from .base import Detector, register
-from .faces import Face, crop_square, eye_patches
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import opt
+from mediatk.detectors.base import Detector, register
+from mediatk.detectors.faces import Face, crop_square, eye_patches
 
 HUMAN_RATES = {"reading": 4.5, "rest": 17.0, "conversation": 26.0}  # blinks/min, Bentivoglio et al. 1997
 

@@ -18,10 +18,9 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+from mediatk.core.options import opt
+from mediatk.detectors.base import Detector, logits_of, register, sigmoid, train_binary
 from torch import nn
-
-from ..options import opt
-from .base import Detector, logits_of, register, sigmoid, train_binary
 
 
 @dataclass
@@ -117,7 +116,7 @@ class CNNDetector(Detector):
 
     def torch_logit(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable logit of P(synthetic) (the network in eval mode; gradients flow to ``x``)."""
-        from .base import adapt
+        from mediatk.detectors.base import adapt
 
         self.net.eval()
         return self.net(adapt(x.float(), self.image_size, self.channels).to(self.device)).view(-1)
@@ -126,7 +125,7 @@ class CNNDetector(Detector):
         return {"net": self.net}, {}
 
     def _load_state(self, ckpt) -> None:
-        from ..checkpoint import load_into
+        from mediatk.core.checkpoint import load_into
 
         self.net = self._build()
         load_into(self.net, ckpt, "net")

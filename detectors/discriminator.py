@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ..checkpoint import load_into, read_meta
-from ..errors import CheckpointError, ConfigError
-from ..options import config_from_dict, opt
-from ..registry import GENERATORS
-from .base import Detector, register, sigmoid
+from mediatk.core.checkpoint import load_into, read_meta
+from mediatk.core.errors import CheckpointError, ConfigError
+from mediatk.core.options import config_from_dict, opt
+from mediatk.core.registry import GENERATORS
+from mediatk.detectors.base import Detector, register, sigmoid
 
 
 @dataclass
@@ -47,8 +46,8 @@ class DiscriminatorDetector(Detector):
 
     def attach(self, gan: str | None = None) -> DiscriminatorDetector:
         """Load the discriminator of the GAN checkpoint ``gan`` (file or run dir; default ``cfg.gan``)."""
-        from ..generators import from_checkpoint
-        from ..runs import resolve_checkpoint
+        from mediatk.core.runs import resolve_checkpoint
+        from mediatk.generators import from_checkpoint
 
         src = gan or self.cfg.gan
         if not src:
@@ -96,7 +95,7 @@ class DiscriminatorDetector(Detector):
 
     def torch_logit(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable logit of P(synthetic): a·ℓ(x) + b."""
-        from .base import adapt
+        from mediatk.detectors.base import adapt
 
         z = self.model.discriminate(adapt(x.float(), self.image_size, self.channels).to(self.device), None)[0]
         return self.ab[0] * z.view(-1) + self.ab[1]

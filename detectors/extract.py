@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from ..errors import ConfigError, MediatkError
-from ..fileio import atomic_path
+from mediatk.core.errors import ConfigError, MediatkError
+from mediatk.core.fileio import atomic_path
 
 CROP_COLUMNS = ["file", "label", "method", "group", "split", "video", "frame", "face", "x1", "y1", "x2", "y2",
                 "prob"]
@@ -79,7 +78,7 @@ def video_key(item, root: Path | None) -> str:
 
 def sample_frames(path: Path, n: int) -> list[Any]:
     """``n`` frames spread evenly over the video (all of them when it is shorter), as media Frames."""
-    from ..media import VideoReader
+    from mediatk.media import VideoReader
 
     with VideoReader(path) as reader:  # probes the video once; the rate follows from what it learnt
         info = reader.info
@@ -95,7 +94,7 @@ class _Tracks:
         self.last: list[np.ndarray] = []
 
     def assign(self, faces) -> list[int]:
-        from .faces import iou
+        from mediatk.detectors.faces import iou
 
         ids, taken = [], set()
         for f in faces:
@@ -114,7 +113,7 @@ class _Tracks:
 
 def faces_of_video(frames, finder, opts: ExtractOptions) -> Iterator[tuple[int, int, Any]]:
     """(frame index, face number, Face) for the main face or every confident face of each frame."""
-    from .faces import FaceTracker
+    from mediatk.detectors.faces import FaceTracker
 
     detected = finder.detect([f.image for f in frames]) if frames else []
     tracker, tracks = FaceTracker(min_prob=opts.min_prob), _Tracks()
@@ -158,9 +157,9 @@ def extract_faces(data: str | os.PathLike, out: str | os.PathLike, opts: Extract
                   device: str = "cpu", limit: int | None = None, progress: bool = True,
                   log: Callable[[str], None] = print) -> dict[str, Any]:
     """Build (or resume) the face-crop set ``out`` from the videos of ``data``; returns a summary."""
-    from ..datasets import load_videos
-    from ..media import save_image
-    from .faces import FaceFinder, crop_face
+    from mediatk.datasets import load_videos
+    from mediatk.detectors.faces import FaceFinder, crop_face
+    from mediatk.media import save_image
 
     opts = opts or ExtractOptions()
     opts.check()

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from mediatk.core.options import opt
+from mediatk.detectors.base import Detector, logits_of, register, sigmoid, train_binary
 from torch import nn
-
-from ..options import opt
-from .base import Detector, logits_of, register, sigmoid, train_binary
 
 EYE_SIZE = 24
 
@@ -101,7 +100,7 @@ class EyeStateDetector(Detector):
         return {"net": self.net}, {}
 
     def _load_state(self, ckpt) -> None:
-        from ..checkpoint import load_into
+        from mediatk.core.checkpoint import load_into
 
         self.net = EyeNet(self.cfg.width)
         load_into(self.net, ckpt, "net")

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-
-from ..runtime import resolve_device
+from mediatk.core.runtime import resolve_device
 
 
 @dataclass

@@ -29,12 +29,11 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-
-from ..checkpoint import load_into
-from ..errors import ConfigError
-from ..options import config_from_dict, opt
-from ..registry import GENERATORS
-from .base import Detector, KernelHead, platt, register, sigmoid
+from mediatk.core.checkpoint import load_into
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import config_from_dict, opt
+from mediatk.core.registry import GENERATORS
+from mediatk.detectors.base import Detector, KernelHead, platt, register, sigmoid
 
 # ----------------------------------------------------------------------------------------------- AE helpers
 
@@ -53,7 +52,7 @@ def train_inline(model, images: torch.Tensor, steps: int, batch_size: int, devic
                  seed: int = 0) -> float:
     """Train a registered generator on ``images`` with the one training engine, in memory (no run
     directory); returns the last logged loss."""
-    from ..generators.engine import Feed, TrainConfig, fit
+    from mediatk.generators.engine import Feed, TrainConfig, fit
 
     torch.manual_seed(seed)
     targets = torch.full((len(images),), -1, dtype=torch.long)
@@ -101,7 +100,7 @@ class ReconClassifier:
     """One autoencoder per class; a test image goes to the class whose autoencoder reconstructs it best."""
 
     def __init__(self, cfg: AEConfigMixin | None = None, device: str | torch.device = "cpu"):
-        from ..runtime import resolve_device
+        from mediatk.core.runtime import resolve_device
 
         self.cfg = cfg or AEConfigMixin()
         self.device = resolve_device(device)
@@ -262,9 +261,9 @@ class CodesSVMDetector(Detector):
     def _ae(self, shape: tuple[int, ...], data: torch.Tensor) -> None:
         c = self.cfg
         if c.autoencoder:
-            from ..checkpoint import read_meta
-            from ..generators import from_checkpoint
-            from ..runs import resolve_checkpoint
+            from mediatk.core.checkpoint import read_meta
+            from mediatk.core.runs import resolve_checkpoint
+            from mediatk.generators import from_checkpoint
 
             path = resolve_checkpoint("ae", c.autoencoder, "mediatk train ae --data DATA")
             self.model = from_checkpoint(path, device=self.device)

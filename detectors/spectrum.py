@@ -17,9 +17,8 @@ from typing import Literal
 
 import numpy as np
 import torch
-
-from ..options import opt
-from .base import Detector, LinearHead, platt, register
+from mediatk.core.options import opt
+from mediatk.detectors.base import Detector, LinearHead, platt, register
 
 _RING_CACHE: dict[tuple[int, int], np.ndarray] = {}
 
@@ -97,7 +96,7 @@ class SpectrumDetector(Detector):
 
     def torch_logit(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable logit of P(synthetic): the same features and linear head, in torch."""
-        from .base import adapt
+        from mediatk.detectors.base import adapt
 
         h = self.head
         f = radial_profile_torch(adapt(x.float(), self.image_size, self.channels), self.cfg.normalise)

@@ -33,10 +33,9 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-
-from ..media import VideoReader, VideoWriter, annotate_frame, to_tensor
-from .blink import BlinkConfig, BlinkCounter, EyeOpenness
-from .faces import Face, FaceFinder, FaceTracker, crop_face, plausible_eyes
+from mediatk.detectors.blink import BlinkConfig, BlinkCounter, EyeOpenness
+from mediatk.detectors.faces import Face, FaceFinder, FaceTracker, crop_face, plausible_eyes
+from mediatk.media import VideoReader, VideoWriter, annotate_frame, to_tensor
 
 
 @dataclass
@@ -205,8 +204,7 @@ class VideoAnalysis:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-
-        from ..fileio import atomic_path
+        from mediatk.core.fileio import atomic_path
 
         t = [e["t"] for e in self.timeline]
         fig, ax = plt.subplots(figsize=(10, 3.2))

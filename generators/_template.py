@@ -1,7 +1,7 @@
 """Template: a new generator is one file like this in ``generators/`` (without the leading underscore).
 
 Copy it to ``generators/mymodel.py``, rename the class and the registered name, and fill in the nets.  The
-registry finds the file by itself (:func:`mediatk.registry.discover`), so ``mediatk train mymodel``, ``mediatk
+registry finds the file by itself (:func:`mediatk.core.registry.discover`), so ``mediatk train mymodel``, ``mediatk
 models mymodel``, ``mediatk generate``, the arena and ``tests/test_generators.py::test_contract`` pick it up.
 This example is a real, if weak, model: a linear decoder from Gaussian noise trained as a least-squares GAN.
 ``tests/test_templates.py`` runs it through the same contract as the registered models.
@@ -13,10 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from mediatk.core.options import opt
+from mediatk.generators.base import Generator, StepContext, Update, register
 from torch import nn
-
-from ..options import opt
-from .base import Generator, StepContext, Update, register
 
 
 @dataclass

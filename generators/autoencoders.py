@@ -27,11 +27,10 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from mediatk.core.options import opt
+from mediatk.generators.base import Generator, StepContext, Update, register
+from mediatk.generators.nets import ACTIVATIONS, Decoder, EncoderBody, parse_widths
 from torch import nn
-
-from ..options import opt
-from .base import Generator, StepContext, Update, register
-from .nets import ACTIVATIONS, Decoder, EncoderBody, parse_widths
 
 # ---------------------------------------------------------------------------------------------------------
 # shared pieces

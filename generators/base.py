@@ -2,7 +2,7 @@
 
 A model is one ``nn.Module`` subclass registered by name.  It declares
 
-* ``Config``: a dataclass of its options (see :mod:`mediatk.options`);
+* ``Config``: a dataclass of its options (see :mod:`mediatk.core.options`);
 * ``configure_optimizers()``: named optimisers, e.g. ``{"g": Adam(...), "d": Adam(...)}``;
 * ``training_step(batch, ctx)``: a *generator function* that yields :class:`Update` objects, one per
   optimiser step it wants, in order.  The engine (:mod:`mediatk.generators.engine`) runs the backward pass,
@@ -25,12 +25,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
+from mediatk.core.checkpoint import Checkpoint, load_checkpoint, load_into
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import config_from_dict
+from mediatk.core.registry import GENERATORS
 from torch import nn
-
-from ..checkpoint import Checkpoint, load_checkpoint, load_into
-from ..errors import ConfigError
-from ..options import config_from_dict
-from ..registry import GENERATORS
 
 
 @dataclass

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
-from ..errors import ConfigError
-from ..options import opt
-from .base import Generator, StepContext, Update, register
-from .gan_losses import cycle_consistency, lsgan_target
-from .gan_nets import PatchDiscriminator, ResnetGenerator, patch_layers_for
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import opt
+from mediatk.generators.base import Generator, StepContext, Update, register
+from mediatk.generators.gan_losses import cycle_consistency, lsgan_target
+from mediatk.generators.gan_nets import PatchDiscriminator, ResnetGenerator, patch_layers_for
 
 
 class ImagePool:
@@ -153,7 +152,7 @@ class CycleGAN(Generator):
     def generate_special(self, n: int, gen: torch.Generator | None = None, direction: str | None = None,
                          inputs: list[str] | None = None, **other) -> torch.Tensor:
         """Read the input images (files or folders), translate them; inputs above their translations."""
-        from ..media import IMAGE_EXTS, read_image, to_tensor
+        from mediatk.media import IMAGE_EXTS, read_image, to_tensor
 
         if direction is None or any(v is not None for v in other.values()):
             raise ConfigError("cyclegan translates: give --direction a2b|b2a and --input FILE|DIR")

@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from ..checkpoint import load_checkpoint, load_into, save_checkpoint
-from ..errors import ConfigError, TrainingError
-from ..runs import RunDir
-from ..runtime import Precision, flush_denormals, resolve_device, seed_everything
-from .base import Generator, StepContext
+from mediatk.core.checkpoint import load_checkpoint, load_into, save_checkpoint
+from mediatk.core.errors import ConfigError, TrainingError
+from mediatk.core.runs import RunDir
+from mediatk.core.runtime import Precision, flush_denormals, resolve_device, seed_everything
+from mediatk.generators.base import Generator, StepContext
 
 # ---------------------------------------------------------------------------------------------------------
 # data feeds
@@ -316,7 +315,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
 
     tb = None
     if writes and tc.tensorboard:
-        from ..tblog import TrainLog
+        from mediatk.core.tblog import TrainLog
 
         tb = TrainLog(run.path)
 
@@ -436,7 +435,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
 
 def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> torch.Tensor:
     """The periodic sample grid, in eval mode and without touching the training RNG; returns its images."""
-    from ..media import save_grid
+    from mediatk.media import save_grid
 
     was_training = net.training
     net.eval()

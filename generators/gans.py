@@ -33,14 +33,19 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import opt
+from mediatk.generators.base import Generator, StepContext, Update, register
+from mediatk.generators.gan_losses import d_loss, d_stats, g_loss, gradient_penalty
+from mediatk.generators.gan_nets import (
+    DCDiscriminator,
+    DCGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    aux_classifier_head,
+)
+from mediatk.generators.nets import parse_widths
 from torch import nn
-
-from ..errors import ConfigError
-from ..options import opt
-from .base import Generator, StepContext, Update, register
-from .gan_losses import d_loss, d_stats, g_loss, gradient_penalty
-from .gan_nets import DCDiscriminator, DCGenerator, MLPDiscriminator, MLPGenerator, aux_classifier_head
-from .nets import parse_widths
 
 
 @dataclass

@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
-from ..errors import ConfigError
-from ..options import opt
-from .base import register
-from .gan_nets import QHead
-from .gans import DCGAN, DCGANConfig
+from mediatk.core.errors import ConfigError
+from mediatk.core.options import opt
+from mediatk.generators.base import register
+from mediatk.generators.gan_nets import QHead
+from mediatk.generators.gans import DCGAN, DCGANConfig
 
 CONT_VALUES = 9  # columns of a continuous-code grid, from −2 to 2
 

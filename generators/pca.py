@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from ..options import opt
-from .base import Generator, register
-from .nets import flat_dim
+from mediatk.core.options import opt
+from mediatk.generators.base import Generator, register
+from mediatk.generators.nets import flat_dim
 
 
 @dataclass

@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from ..errors import ConfigError
-from ..registry import GENERATORS
-from ..runs import resolve_checkpoint
-from .base import Generator, from_checkpoint
+from mediatk.core.errors import ConfigError
+from mediatk.core.registry import GENERATORS
+from mediatk.core.runs import resolve_checkpoint
+from mediatk.generators.base import Generator, from_checkpoint
 
 
 def train_hint(model: str) -> str:
@@ -98,8 +97,8 @@ def generate(model_name: str, checkpoint: str | os.PathLike | None = None, n: in
              inputs: list[str] | tuple[str, ...] = (), seed: int = 0, device: str = "cpu",
              model: Generator | None = None, **extra: Any) -> GenerateResult:
     """Sample ``n`` images (or an interpolation walk) from a trained model."""
-    from ..media import read_image, to_tensor
-    from ..runtime import resolve_device
+    from mediatk.core.runtime import resolve_device
+    from mediatk.media import read_image, to_tensor
 
     dev = resolve_device(device)
     if model is None:
@@ -148,7 +147,7 @@ def generate(model_name: str, checkpoint: str | os.PathLike | None = None, n: in
 @torch.no_grad()
 def reconstruct(model: Generator, x: torch.Tensor) -> dict[str, Any]:
     """Reconstructions with MSE and PSNR (on [0, 1] pixels); for denoising models also the corrupted inputs."""
-    from ..metrics import psnr
+    from mediatk.core.metrics import psnr
 
     x = x.to(next(iter(model.state_dict().values())).device)
     rows = [x]

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from ..errors import ConfigError, DataError
-from ..options import config_from_dict, parse_options
-from ..registry import GENERATORS
-from ..runs import RunDir, new_run, open_run
-from .base import Generator
-from .engine import (
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.core.options import config_from_dict, parse_options
+from mediatk.core.registry import GENERATORS
+from mediatk.core.runs import RunDir, new_run, open_run
+from mediatk.generators.base import Generator
+from mediatk.generators.engine import (
     Feed,
     PairFeed,
     TrainConfig,
@@ -37,7 +36,7 @@ DEFAULT_IMAGE_SIZE = {"gan": 32}  # most models train at the data's native size 
 def load_training_data(model_cls: type[Generator], data: str, image_size: int | None, channels: int | None,
                        attrs: list[str] | None, split: str = "train", limit: int | None = None):
     """Images and targets for a model: ``(images, targets, info)``, or ``((a, b), None, info)`` if unpaired."""
-    from ..datasets import load_images, load_unpaired
+    from mediatk.datasets import load_images, load_unpaired
 
     if model_cls.needs == "unpaired":
         a, b = load_unpaired(data, split=split, image_size=image_size, channels=channels)
@@ -95,13 +94,13 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     num_classes = len(info.get("classes") or []) if not attrs else 0
     if cls.needs == "labels" and not attrs and not num_classes and targets is not None:
         num_classes = int(targets.max()) + 1
-    from ..runtime import seed_everything
+    from mediatk.core.runtime import seed_everything
 
     seed_everything(seed)  # the initial weights are part of what a seed reproduces
     net = cls(image_shape=shape, cfg=cfg, num_classes=num_classes, attr_names=tuple(info.get("attr_names") or ()))
     if steps is None:
         steps = steps_for_epochs(epochs, n, batch_size) if epochs else 1000
-    from ..runtime import resolve_device
+    from mediatk.core.runtime import resolve_device
 
     resolve_device(device)  # an unusable --device fails here, before a run folder exists
     run = _make_run(cls.name, out, device)
@@ -161,9 +160,8 @@ def _make_run(model: str, out, device: str) -> RunDir:
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         return new_run(model, out=out)
     import torch.distributed as dist
-
-    from ..runtime import resolve_device
-    from .engine import _init_distributed
+    from mediatk.core.runtime import resolve_device
+    from mediatk.generators.engine import _init_distributed
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -198,7 +196,7 @@ def _resume(run: RunDir, steps, epochs, device, evaluator, train_kw: dict[str, A
                                                config["attrs"], limit=config.get("limit"))
     bs, seed = config["batch_size"], config["seed"]
     feed, shape, n = build_feed(cls, images, targets, bs, seed)
-    from ..checkpoint import read_meta
+    from mediatk.core.checkpoint import read_meta
 
     spec = read_meta(ck)["spec"]
     net = cls(image_shape=shape, cfg=cfg, num_classes=spec["num_classes"], attr_names=tuple(spec["attr_names"]))

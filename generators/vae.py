@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
+from mediatk.core.options import opt
+from mediatk.generators.autoencoders import reconstruction_loss, to_image
+from mediatk.generators.base import Generator, StepContext, Update, register
+from mediatk.generators.nets import Decoder, EncoderBody, parse_widths
 from torch import nn
-
-from ..options import opt
-from .autoencoders import reconstruction_loss, to_image
-from .base import Generator, StepContext, Update, register
-from .nets import Decoder, EncoderBody, parse_widths
 
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

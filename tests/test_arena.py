@@ -12,9 +12,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mediatk.arena import SMALL_NETS, Arena, ArenaConfig, evasion_terms, load_images_file, run_arena
+from mediatk.core.errors import ConfigError
+from mediatk.core.metrics import rank_auc
 from mediatk.detectors.base import Detector
-from mediatk.errors import ConfigError
-from mediatk.metrics import rank_auc
 
 TABLE_KEYS = {"transition", "generator", "detector", "auc_before", "auc_evasion", "auc_recovery", "auc_forgetting",
               "fid_before", "fid_after", "kid_before", "kid_after"}

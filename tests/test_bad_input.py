@@ -132,7 +132,7 @@ def test_resume_refuses_options_it_would_ignore(cli, vae_run, mnist):
 def test_resume_keeps_the_runs_own_settings(cli, vae_run, tmp_path):
     import shutil
 
-    from mediatk.checkpoint import read_meta
+    from mediatk.core.checkpoint import read_meta
 
     run = tmp_path / "copy"
     shutil.copytree(vae_run, run)
@@ -151,7 +151,7 @@ def test_resume_keeps_the_runs_own_settings(cli, vae_run, tmp_path):
 # ---------------------------------------------------------------------------------- failed starts and the run lock
 
 def test_failed_start_leaves_nothing_and_retry_works(cli, tmp_path, mnist, monkeypatch):
-    from mediatk.fileio import read_jsonl
+    from mediatk.core.fileio import read_jsonl
 
     out = tmp_path / "new-run"
     code, _, err = cli("train", "vae", "--data", mnist, "--steps", "2", "--out", out, "--device", "cuda:7", *TINY_VAE)
@@ -171,7 +171,7 @@ def test_failed_start_leaves_nothing_and_retry_works(cli, tmp_path, mnist, monke
     assert out.is_dir() and list(out.iterdir()) == []
     monkeypatch.undo()
     # a run that crashed after logging but before its first checkpoint: --resume says to retry, the retry works
-    from mediatk.runs import new_run
+    from mediatk.core.runs import new_run
 
     run = new_run("vae", out=out)
     run.write_config({"model": "vae", "data": str(mnist)})
@@ -186,8 +186,8 @@ def test_failed_start_leaves_nothing_and_retry_works(cli, tmp_path, mnist, monke
 
 
 def test_run_lock_in_one_process(tmp_path):
-    from mediatk.errors import CheckpointError
-    from mediatk.runs import new_run, open_run
+    from mediatk.core.errors import CheckpointError
+    from mediatk.core.runs import new_run, open_run
 
     a = new_run("vae", out=tmp_path / "r")
     a.write_config({"model": "vae", "data": "x"})
@@ -219,7 +219,7 @@ def test_two_processes_into_one_out(tmp_path, mnist):
     loser = next(r for r in results if r[0] == 2)
     one_line(loser[0], loser[2], 2)
     assert "in use by another training" in loser[2] or "already holds a run" in loser[2]
-    from mediatk.checkpoint import load_checkpoint
+    from mediatk.core.checkpoint import load_checkpoint
 
     assert load_checkpoint(out / "checkpoints" / "last").meta["step"] == 40
 
@@ -229,7 +229,7 @@ def test_two_processes_into_one_out(tmp_path, mnist):
 def test_disk_full_while_checkpointing_keeps_the_last_good_one(vae_run, tmp_path):
     import shutil
 
-    from mediatk.checkpoint import load_checkpoint
+    from mediatk.core.checkpoint import load_checkpoint
 
     run = tmp_path / "run"
     shutil.copytree(vae_run, run)
@@ -267,7 +267,7 @@ def test_read_only_out_and_refused_checkpoint_write_are_one_line(cli, tmp_path, 
     assert "Permission denied" in err
     monkeypatch.undo()
 
-    from mediatk.checkpoint import save_checkpoint
+    from mediatk.core.checkpoint import save_checkpoint
 
     save_checkpoint(tmp_path / "ckdir-x" / "m", {"m": {"w": torch.ones(3)}}, {"model": "vae", "step": 1})
     real_mkstemp = tempfile.mkstemp
@@ -278,7 +278,7 @@ def test_read_only_out_and_refused_checkpoint_write_are_one_line(cli, tmp_path, 
         return real_mkstemp(*a, **k)
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
-    from mediatk.errors import StorageError
+    from mediatk.core.errors import StorageError
 
     with pytest.raises(StorageError, match=r"cannot write checkpoint .*m.safetensors: Permission denied; the "
                                            r"previous m checkpoint \(step 1\) is kept"):
@@ -287,8 +287,8 @@ def test_read_only_out_and_refused_checkpoint_write_are_one_line(cli, tmp_path, 
 
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_written_files_follow_the_umask(tmp_path, umask, mode):
-    from mediatk.checkpoint import save_checkpoint
-    from mediatk.fileio import write_json
+    from mediatk.core.checkpoint import save_checkpoint
+    from mediatk.core.fileio import write_json
 
     old = os.umask(umask)
     try:
@@ -459,7 +459,7 @@ def test_report_on_minimal_results_still_renders(cli, tmp_path):
 
 
 def test_python_api_refuses_empty_runs(tmp_path):
-    from mediatk.errors import ConfigError
+    from mediatk.core.errors import ConfigError
     from mediatk.generators.train import train
 
     for kw, msg in (({"steps": 0}, "steps must be at least 1"), ({"steps": 5, "epochs": 1.0}, "not both"),

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mediatk.core.errors import ConfigError, DataError
 from mediatk.datasets import (
     FORMATS,
     ImageSet,
@@ -29,7 +30,6 @@ from mediatk.datasets import (
     load_videos,
     resolve,
 )
-from mediatk.errors import ConfigError, DataError
 from PIL import Image
 
 FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -568,7 +568,7 @@ def test_errors_are_one_line_with_the_path(tmp_path, shared_data):
     broken = tmp_path / "broken-imgs" / "cls"
     broken.mkdir(parents=True)
     (broken / "a.png").write_bytes(b"not a png")
-    from mediatk.errors import MediaError
+    from mediatk.core.errors import MediaError
 
     with pytest.raises(MediaError) as err:
         load_images(tmp_path / "broken-imgs", split="all")
@@ -576,7 +576,7 @@ def test_errors_are_one_line_with_the_path(tmp_path, shared_data):
 
 
 def test_formats_are_registered(monkeypatch):
-    from mediatk import registry
+    from mediatk.core import registry
 
     # Keep this test about datasets: do not import the generator and detector packages.
     monkeypatch.setattr(registry, "_loaded", True)

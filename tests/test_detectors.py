@@ -9,11 +9,11 @@ import json
 import numpy as np
 import pytest
 import torch
+from mediatk.core.errors import CheckpointError, ConfigError
+from mediatk.core.registry import DETECTORS
 from mediatk.datasets import load_images
 from mediatk.detectors import Detector, ReconClassifier, create, find_detector, load
 from mediatk.detectors.base import KernelHead, LinearHead
-from mediatk.errors import CheckpointError, ConfigError
-from mediatk.registry import DETECTORS
 from PIL import Image
 
 N_TRAIN, N_TEST = 1500, 500

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mediatk.core.errors import ConfigError, DataError
 from mediatk.datasets import detect_format, load_images, load_videos
 from mediatk.datasets.forgery import FFPP, check_groups_disjoint, group_split
-from mediatk.errors import ConfigError, DataError
 
 
 def _splits(name, **kw):

@@ -9,15 +9,15 @@ import math
 
 import pytest
 import torch
+from mediatk.core.options import parse_options
+from mediatk.core.registry import GENERATORS
+from mediatk.core.runs import RunDir
 from mediatk.generators import from_checkpoint
 from mediatk.generators.cyclegan import CycleGAN, ImagePool, pair_rows
 from mediatk.generators.engine import Feed, PairFeed, TrainConfig, fit
 from mediatk.generators.gan_losses import G_FORMS, d_loss, g_loss, gradient_penalty
 from mediatk.generators.gan_nets import subpixel_to_transpose, transpose_to_subpixel, up_layer
 from mediatk.generators.train import load_training_data
-from mediatk.options import parse_options
-from mediatk.registry import GENERATORS
-from mediatk.runs import RunDir
 from torch import nn
 
 SMALL = ["--g-width", "8", "--d-width", "8"]

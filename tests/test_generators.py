@@ -10,10 +10,10 @@ import math
 
 import pytest
 import torch
+from mediatk.core.registry import GENERATORS
+from mediatk.core.runs import new_run
 from mediatk.generators import create, from_checkpoint
 from mediatk.generators.engine import Feed, PairFeed, TrainConfig, fit
-from mediatk.registry import GENERATORS
-from mediatk.runs import new_run
 
 SIZE = 32
 
@@ -77,7 +77,7 @@ def test_contract(name, fashion32, unpaired32, tmp_path):
 
 
 def test_wrong_model_checkpoint_is_refused(fashion32, tmp_path):
-    from mediatk.errors import CheckpointError
+    from mediatk.core.errors import CheckpointError
 
     model = create("ae", (1, SIZE, SIZE))
     res = fit(model, Feed(*fashion32, 8), new_run("ae", out=tmp_path / "r"), TrainConfig(steps=1, progress=False,
@@ -87,7 +87,7 @@ def test_wrong_model_checkpoint_is_refused(fashion32, tmp_path):
 
 
 def test_nan_guard_stops_and_keeps_last_good_checkpoint(fashion32, tmp_path):
-    from mediatk.errors import TrainingError
+    from mediatk.core.errors import TrainingError
 
     model = create("ae", (1, SIZE, SIZE))
     run = new_run("ae", out=tmp_path / "r")
@@ -105,7 +105,7 @@ def test_ema_weights_are_used_for_sampling(fashion32, tmp_path):
     model = create("vae", (1, SIZE, SIZE))
     res = fit(model, Feed(*fashion32, 8), new_run("vae", out=tmp_path / "r"),
               TrainConfig(steps=3, progress=False, device="cpu", ema=0.5))
-    from mediatk.checkpoint import load_checkpoint
+    from mediatk.core.checkpoint import load_checkpoint
 
     ck = load_checkpoint(res.last_checkpoint)
     assert any(k.startswith("ema/") for k in ck.tensors) and any(k.startswith("model/") for k in ck.tensors)

@@ -16,7 +16,7 @@ import psutil
 import pytest
 import torch
 from mediatk import media
-from mediatk.errors import MediaError
+from mediatk.core.errors import MediaError
 from mediatk.media import (
     Frame,
     VideoInfo,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mediatk.metrics import (
+from mediatk.core.metrics import (
     binomial_ci,
     bootstrap_ci,
     detection_metrics,

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mediatk.errors import ConfigError
-from mediatk.fid import check_sample_sizes, fid_bootstrap_ci
-from mediatk.quality import (
+from mediatk.core.errors import ConfigError
+from mediatk.evaluation.fid import check_sample_sizes, fid_bootstrap_ci
+from mediatk.evaluation.quality import (
     QualityEvaluator,
     fid_from_features,
     frechet_distance,
@@ -91,7 +91,7 @@ def test_fid_inception_has_the_weight_files_tensor_names_and_shapes():
     """The FID file holds 566 tensors: 94 conv+BN layers × (conv weight, BN weight, bias, running mean, running
     var, num_batches_tracked) and the 1008-class fc weight and bias; names and shapes are torchvision's
     inception_v3(aux_logits=False, num_classes=1008) (test data generated from it, see the JSON's source)."""
-    from mediatk.inception import fid_inception_v3
+    from mediatk.evaluation.inception import fid_inception_v3
 
     want = {k: tuple(v) for k, v in json.loads(INCEPTION_TENSORS.read_text())["tensors"]}
     assert len(want) == 566 and want["fc.weight"] == (1008, 2048)
@@ -100,7 +100,7 @@ def test_fid_inception_has_the_weight_files_tensor_names_and_shapes():
 
 
 def test_fid_inception_loads_pth_and_safetensors_and_gives_pool3(tmp_path):
-    from mediatk.inception import FIDInception, FIDInceptionE_2, fid_inception_v3
+    from mediatk.evaluation.inception import FIDInception, FIDInceptionE_2, fid_inception_v3
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
@@ -141,7 +141,7 @@ def test_fid_inception_loads_pth_and_safetensors_and_gives_pool3(tmp_path):
 
 
 def test_feature_net_is_frozen_cached_and_deterministic(shared_data, monkeypatch, tmp_path):
-    from mediatk.feature_nets import RECIPES, Recipe, feature_extractor, train_net
+    from mediatk.evaluation.feature_nets import RECIPES, Recipe, feature_extractor, train_net
 
     monkeypatch.setenv("MEDIATK_HOME", str(tmp_path))
     said: list[str] = []

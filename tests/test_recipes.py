@@ -20,7 +20,7 @@ def test_the_repo_has_recipes():
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
 def test_each_recipe_runs_a_few_steps(cli, shared_data, tmp_path, recipe):
-    from mediatk.recipes import read_recipe
+    from mediatk.cli.recipes import read_recipe
 
     code, out, err = cli("train", "--config", recipe, *FAST, "--out", tmp_path / "run")
     assert code == 0, err

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
+from mediatk.core.errors import ConfigError
 from mediatk.datasets import load_images
 from mediatk.datasets.base import fixed_split, index_keys
-from mediatk.errors import ConfigError
 from PIL import Image
 
 SPLITS = ("train", "val", "test")
@@ -88,7 +88,7 @@ def test_official_celeba_val_partition_is_used(tmp_path):
 
 
 def test_the_quality_evaluator_reads_only_val_or_test():
-    from mediatk.quality import QualityEvaluator
+    from mediatk.evaluation.quality import QualityEvaluator
 
     with pytest.raises(ConfigError):
         QualityEvaluator("digits", split="train")
@@ -102,7 +102,7 @@ def test_training_selects_on_val_and_evaluate_reports_on_test(cli, tmp_path):
                          "--eval-feature-net", "test-tiny", "--g-width", "8", "--d-width", "8")
     assert code == 0, err
     assert "chosen on the val split" in out and "'mediatk evaluate' reports on test" in out
-    from mediatk.checkpoint import read_meta
+    from mediatk.core.checkpoint import read_meta
 
     sel = read_meta(run / "checkpoints" / "best.safetensors")["selection"]
     assert sel["split"] == "val" and sel["metric"] == "fid" and sel["step"] in (2, 4)
@@ -114,8 +114,8 @@ def test_training_selects_on_val_and_evaluate_reports_on_test(cli, tmp_path):
 
 
 def test_the_engine_refuses_to_select_on_test(tmp_path):
+    from mediatk.evaluation.quality import QualityEvaluator
     from mediatk.generators.train import train
-    from mediatk.quality import QualityEvaluator
 
     ev = QualityEvaluator("digits", n=50, feature_net="test-tiny", log=lambda s: None)  # split="test" by default
     with pytest.raises(ConfigError, match="test split"):

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from mediatk import registry
+from mediatk.core import registry
 from mediatk.datasets import FORMATS, detect_format, load_images
 from PIL import Image
 
@@ -37,9 +37,9 @@ def test_templates_are_not_discovered():
 
 @pytest.mark.parametrize("template", ["generators"], indirect=True)
 def test_generator_template_trains_samples_and_round_trips(template, tmp_path, one_thread):
+    from mediatk.core.runs import new_run
     from mediatk.generators import create, from_checkpoint
     from mediatk.generators.engine import Feed, TrainConfig, fit
-    from mediatk.runs import new_run
 
     ds = load_images("fashion-mnist", split="test", limit=256)
     model = create("template-gan", (1, 28, 28))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from mediatk.core.runs import new_run
 from mediatk.generators import create, from_checkpoint
 from mediatk.generators.engine import Feed, TrainConfig, fit
 from mediatk.generators.train import train
-from mediatk.runs import new_run
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_resume_equals_uninterrupted_run(model, tmp_path):
 
 
 def test_resume_refuses_a_finished_run(tmp_path):
-    from mediatk.errors import TrainingError
+    from mediatk.core.errors import TrainingError
 
     train("ae", data="fashion-mnist", steps=2, out=tmp_path / "r", limit=64, device="cpu", progress=False)
     with pytest.raises(TrainingError, match="already at step 2"):
@@ -150,7 +150,7 @@ def test_cli_eval_every_keeps_the_best_checkpoint(cli, tmp_path):
     assert json.loads((run / "eval.json").read_text())["feature_id"].startswith("fashion-mnist-28x28-cls-test-tiny-")
     assert (run / "checkpoints" / "best.safetensors").is_file()
     assert "chosen on the val split" in out                       # selection never uses the test split
-    from mediatk.fileio import read_jsonl
+    from mediatk.core.fileio import read_jsonl
 
     evals = [r for r in read_jsonl(run / "metrics.jsonl") if "eval/fid" in r]
     assert [r["step"] for r in evals] == [2, 4]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from mediatk.checkpoint import read_meta
+from mediatk.core.checkpoint import read_meta
 from mediatk.generators.base import from_checkpoint
 from mediatk.zoo import ZOO_DIR, entries, pretrained
 
@@ -58,7 +58,7 @@ def test_entry_has_small_weights_a_card_and_measured_figures(name):
         assert section in card, section
     assert z["recipe"] in card and f"{fig['fid']:.2f}" in card
     # the recipe in the repo rebuilds this very model: same model options and training settings
-    from mediatk.recipes import flatten_recipe, read_recipe
+    from mediatk.cli.recipes import flatten_recipe, read_recipe
 
     recipe = read_recipe(ROOT / z["recipe"])
     assert recipe["model"] == meta["model"]

@@ -14,7 +14,6 @@ def __getattr__(name: str):
     # Lazy submodule access (``mediatk.datasets`` etc.) without importing torch at ``import mediatk``.
     import importlib
 
-    if name in {"datasets", "generators", "detectors", "media", "checkpoint", "runs", "runtime", "metrics",
-                "registry", "errors"}:
+    if name in {"datasets", "generators", "detectors", "media", "core", "evaluation", "arena", "cli", "zoo"}:
         return importlib.import_module(f"mediatk.{name}")
     raise AttributeError(name)

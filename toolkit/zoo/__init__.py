@@ -5,7 +5,7 @@ mediatk checkpoint, sampling weights only: the EMA copy when the run kept one, n
 ``MODEL_CARD.md`` (data and its terms, the recipe, wall time, device, measured figures).  The sidecar's
 ``zoo`` field holds the card's facts in machine-readable form for ``mediatk models``.
 
-Lookup order for "the checkpoint of model X" (:func:`mediatk.runs.resolve_checkpoint`): a checkpoint the
+Lookup order for "the checkpoint of model X" (:func:`mediatk.core.runs.resolve_checkpoint`): a checkpoint the
 user trained always wins; the zoo's entry for X is the fallback, so ``mediatk generate --model cgan --attr
 smiling`` works on a fresh install with no data.  :func:`export` turns a trained run into an entry.
 """
@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import TENSOR_SUFFIX, load_checkpoint, read_meta, save_checkpoint
-from ..errors import CheckpointError
+from mediatk.core.checkpoint import TENSOR_SUFFIX, load_checkpoint, read_meta, save_checkpoint
+from mediatk.core.errors import CheckpointError
 
 ZOO_DIR = Path(__file__).resolve().parent
 WEIGHTS = "weights"

@@ -3,7 +3,7 @@
     uv run python -m mediatk.zoo.build cgan-smiling --checkpoint runs/cgan/X/checkpoints/best.safetensors \\
         --recipe recipes/cgan-smiling.toml --command "uv run mediatk train ..." --load "2.1-6.8"
 
-The figures come from :class:`mediatk.quality.QualityEvaluator` (the code behind ``mediatk evaluate``) with
+The figures come from :class:`mediatk.evaluation.quality.QualityEvaluator` (the code behind ``mediatk evaluate``) with
 ``--seed`` (default 1: an attribute judge other than the seed-0 one that chose a best checkpoint), so every
 figure on a card is reproduced by ``mediatk evaluate --model M --checkpoint ... -n N --seed S``.
 """
@@ -16,7 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..fileio import write_text
+from mediatk.core.fileio import write_text
+
 from . import ZOO_DIR, export
 
 #: what each development set is and the terms it comes with (from the sets' own notes)
@@ -37,7 +38,7 @@ DATA_TERMS = {
 
 def _run_facts(checkpoint: Path) -> dict[str, Any]:
     """Steps, wall time and settings from the run directory that holds ``checkpoint``."""
-    from ..runs import RunDir
+    from mediatk.core.runs import RunDir
 
     run = RunDir(checkpoint.parent.parent)
     config = json.loads(run.config_file.read_text())
@@ -50,8 +51,8 @@ def _run_facts(checkpoint: Path) -> dict[str, Any]:
 def build(entry: str, checkpoint: str, recipe: str, command: str, load: str, summary: str, n: int = 1000,
           seed: int = 1, device: str = "cpu", note: str = "") -> Path:
     """Evaluate ``checkpoint``, export it to ``zoo/<entry>/`` and write ``MODEL_CARD.md``; returns the card."""
-    from ..generators.base import from_checkpoint
-    from ..quality import QualityEvaluator
+    from mediatk.evaluation.quality import QualityEvaluator
+    from mediatk.generators.base import from_checkpoint
 
     ck = Path(checkpoint)
     model = from_checkpoint(ck, device=device)

@@ -28,9 +28,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mediatk.core.errors import CheckpointError, ConfigError
 from torch import nn
-
-from .errors import CheckpointError, ConfigError
 
 # Bump when anything that changes a trained net changes (architecture, loss, augmentation, data order).
 CODE_VERSION = 1
@@ -93,7 +92,7 @@ class AutoencoderFeatures(nn.Module):
 
     def __init__(self, image_shape: tuple[int, int, int]):
         super().__init__()
-        from .generators.nets import Decoder
+        from mediatk.generators.nets import Decoder
 
         self.enc = SmallCNN(image_shape[0], 1)
         self.feat_dim, self.dec = self.enc.feat_dim, Decoder(self.enc.feat_dim, tuple(image_shape), "conv", [], 32)
@@ -171,9 +170,9 @@ def train_net(data: str, kind: str, shape: tuple[int, int, int], rec: Recipe | s
     ``kind`` is ``classifier`` (class labels, or ``attrs``) or ``autoencoder``.  Training: AdamW (lr, weight
     decay of the recipe, cosine decay), random flips and shifts (:func:`augment`), on the CPU in one thread.
     """
-    from .checkpoint import load_checkpoint, load_into, save_checkpoint
-    from .datasets import load_images
-    from .runs import mediatk_home
+    from mediatk.core.checkpoint import load_checkpoint, load_into, save_checkpoint
+    from mediatk.core.runs import mediatk_home
+    from mediatk.datasets import load_images
 
     rec = recipe(rec) if isinstance(rec, str) else rec
     opts = {"image_size": shape[1], "channels": shape[0], "attrs": list(attrs) or None}
@@ -248,12 +247,12 @@ def feature_extractor(data: str, shape: tuple[int, int, int], features: str = "a
     """(feature net, its description); the net's id is ``net.feature_id`` (also at the end of the description).
 
     ``auto`` is ``classifier`` on labelled sets and ``autoencoder`` otherwise; ``inception`` is pytorch-fid's
-    FID Inception from the user's ``pt_inception-2015-12-05`` file (:mod:`mediatk.inception`).
+    FID Inception from the user's ``pt_inception-2015-12-05`` file (:mod:`mediatk.evaluation.inception`).
     """
     if features not in FEATURE_KINDS:
         raise ConfigError(f"--features {features}: choose one of {', '.join(FEATURE_KINDS)}")
     if features == "inception":
-        from .inception import FIDInception
+        from mediatk.evaluation.inception import FIDInception
 
         model = FIDInception.from_file(inception_weights).to(device)
         return model, (f"FID Inception v3 pool3 (2048-d, pytorch-fid's weights {model.weights_name}, bilinear "
@@ -278,7 +277,7 @@ def feature_spread(data: str, shape: tuple[int, int, int], real: torch.Tensor, f
     {name: (min, max, std)}}``: the part of a FID that comes from which net was trained, beside the
     bootstrap interval (the part that comes from which samples were drawn).
     """
-    from .fid import fid_bootstrap_ci, fid_from_features
+    from mediatk.evaluation.fid import fid_bootstrap_ci, fid_from_features
 
     ids: dict[int, str] = {}
     fid: dict[str, dict[int, float]] = {k: {} for k in fakes}

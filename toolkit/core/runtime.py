@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-
-from .errors import ConfigError
+from mediatk.core.errors import ConfigError
 
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
@@ -97,7 +96,7 @@ def package_versions() -> dict[str, str]:
     """Versions recorded in every checkpoint, so a result can be traced to its software."""
     import platform
 
-    from . import __version__
+    from mediatk import __version__
 
     out = {"mediatk": __version__, "python": platform.python_version(), "torch": torch.__version__,
            "numpy": np.__version__}

@@ -4,9 +4,9 @@ Conventions, everywhere in mediatk:
 
 * An image in memory is a NumPy array ``H x W x 3``, ``uint8``, **RGB** (OpenCV's BGR never leaks out).
 * A model tensor is ``float32`` ``C x H x W`` (or ``N x C x H x W``) with values in ``[-1, 1]``.
-* Every file written here goes through :func:`mediatk.fileio.atomic_path`: a reader never sees half a file.
+* Every file written here goes through :func:`mediatk.core.fileio.atomic_path`: a reader never sees half a file.
 * Every failure a user can cause (missing, empty, truncated or non-media file) is a
-  :class:`~mediatk.errors.MediaError` whose message is one line and names the path.
+  :class:`~mediatk.core.errors.MediaError` whose message is one line and names the path.
 
 Decisions worth knowing:
 
@@ -36,10 +36,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 import torch
+from mediatk.core.errors import MediaError
+from mediatk.core.fileio import atomic_path
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
-
-from .errors import MediaError
-from .fileio import atomic_path
 
 if TYPE_CHECKING:
     from typing_extensions import Self

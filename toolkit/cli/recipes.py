@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from mediatk.core.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

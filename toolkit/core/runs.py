@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import TENSOR_SUFFIX, check_not_pickle, read_meta
-from .errors import CheckpointError, StorageError
-from .fileio import append_jsonl, read_jsonl, write_json
+from mediatk.core.checkpoint import TENSOR_SUFFIX, check_not_pickle, read_meta
+from mediatk.core.errors import CheckpointError, StorageError
+from mediatk.core.fileio import append_jsonl, read_jsonl, write_json
 
 LOCK_NAME = ".lock"
 
@@ -260,7 +260,7 @@ def resolve_checkpoint(model: str, checkpoint: str | os.PathLike | None, train_h
     if checkpoint is None:
         ck = newest_checkpoint(model)
         if ck is None:  # nothing trained by the user: the shipped pretrained model, if any
-            from .zoo import pretrained
+            from mediatk.zoo import pretrained
 
             ck = pretrained(model)
         if ck is None:

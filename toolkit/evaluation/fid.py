@@ -5,7 +5,7 @@ images, FID = ‖μ_r − μ_g‖² + Tr(Σ_r + Σ_g − 2(Σ_r Σ_g)^½) (scipy
 
 **Interval.**  :func:`fid_bootstrap_ci` resamples the generated features with replacement and recomputes FID
 against the fixed real statistics (percentile interval, shifted by the resampling bias).  It covers the sampling noise of the generated set
-only, not the choice of the feature net (see :func:`mediatk.feature_nets.feature_spread` for that).
+only, not the choice of the feature net (see :func:`mediatk.evaluation.feature_nets.feature_spread` for that).
 
 **Sample size.**  Covariances of n < 2 samples do not exist (a one-line :class:`ConfigError`); with n below
 twice the feature dimension the covariance is rank-deficient and FID is biased upwards (a warning line).
@@ -23,8 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-
-from .errors import ConfigError
+from mediatk.core.errors import ConfigError
 
 
 def check_sample_sizes(n_real: int, n_fake: int, dim: int, log: Callable[[str], None] | None = None) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import StorageError
+from mediatk.core.errors import StorageError
 
 
 def storage_error(target: str | os.PathLike, err: OSError, what: str = "") -> StorageError:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-
-from .cli_checks import SIZE
-from .cli_core import main
+from mediatk.cli.checks import SIZE
+from mediatk.cli.core import main
 
 
 @main.group("data")
@@ -16,7 +15,7 @@ def data_group() -> None:
 @data_group.command("list")
 def data_list() -> None:
     """Every registered set: where it was found and how many images/videos per split."""
-    from .datasets import catalog, data_roots
+    from mediatk.datasets import catalog, data_roots
 
     roots = data_roots()
     click.echo("data roots: " + (", ".join(str(r) for r in roots) if roots else "(none; set MEDIATK_DATA)"))
@@ -42,7 +41,7 @@ def data_list() -> None:
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
 def data_show(spec, attrs, split, n, image_size, domain, seed, out) -> None:
     """Write a labelled sample grid of SPEC (a name or a path)."""
-    from .preview import show_grid
+    from mediatk.cli.preview import show_grid
 
     path = show_grid(spec, out, attrs=list(attrs) or None, split=split, n=n, image_size=image_size,
                      domain=domain, seed=seed)
@@ -53,7 +52,7 @@ def data_show(spec, attrs, split, n, image_size, domain, seed, out) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def info_cmd(paths) -> None:
     """Describe media files: an image's size, or a video's fps, frame count, duration and size."""
-    from .media import describe_media
+    from mediatk.media import describe_media
 
     for p in paths:
         click.echo(describe_media(p))

@@ -1,16 +1,15 @@
 """``mediatk evaluate``: FID/KID of a trained generator (and attribute accuracy for conditional models).
 
 Every figure is printed with what it was computed from: real and generated sample counts, the feature
-net's id (see :mod:`mediatk.feature_nets`), the image size, and its 95% interval (FID: bootstrap over the
+net's id (see :mod:`mediatk.evaluation.feature_nets`), the image size, and its 95% interval (FID: bootstrap over the
 generated samples; accuracies: Wilson).
 """
 
 from __future__ import annotations
 
 import click
-
-from .cli_core import device_option, main, seed_option
-from .fileio import write_json
+from mediatk.cli.core import device_option, main, seed_option
+from mediatk.core.fileio import write_json
 
 
 @main.command("evaluate")
@@ -40,13 +39,13 @@ def evaluate_cmd(model_name, checkpoint, data, n, features, feature_net, incepti
     --seed sets the noise, the real test subset and the attribute judge's training; a checkpoint chosen during
     training by --best-metric attr_acc:max (judge seed 0) is scored without that bias with --seed 1.
     """
-    from .errors import ConfigError
-    from .generators.base import from_checkpoint
-    from .generators.sampling import train_hint
-    from .quality import QualityEvaluator
-    from .registry import GENERATORS
-    from .runs import resolve_checkpoint
-    from .runtime import resolve_device
+    from mediatk.core.errors import ConfigError
+    from mediatk.core.registry import GENERATORS
+    from mediatk.core.runs import resolve_checkpoint
+    from mediatk.core.runtime import resolve_device
+    from mediatk.evaluation.quality import QualityEvaluator
+    from mediatk.generators.base import from_checkpoint
+    from mediatk.generators.sampling import train_hint
 
     dev = resolve_device(device)
     GENERATORS.get(model_name)

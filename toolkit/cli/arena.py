@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import click
-
-from .cli_checks import POSITIVE, POSITIVE_FLOAT, SIZE
-from .cli_core import main, seed_option
+from mediatk.cli.checks import POSITIVE, POSITIVE_FLOAT, SIZE
+from mediatk.cli.core import main, seed_option
 
 
 def _names(text: str) -> list[str]:
@@ -38,9 +37,9 @@ def arena_cmd(data, generators, detectors, rounds, out, budget, seed, device, im
               no_accumulate, no_cross, no_robustness, checkpoints, gen_steps, evade_steps, det_steps, n,
               resume) -> None:
     """Generators vs detectors over R rounds of evasion and retraining; writes results.json and report.html."""
-    from .arena import ArenaConfig, run_arena
-    from .errors import ConfigError
-    from .runtime import resolve_device
+    from mediatk.arena import ArenaConfig, run_arena
+    from mediatk.core.errors import ConfigError
+    from mediatk.core.runtime import resolve_device
 
     ck = {}
     for item in checkpoints:
@@ -62,7 +61,7 @@ def arena_cmd(data, generators, detectors, rounds, out, budget, seed, device, im
 def finish(results, out) -> None:
     from pathlib import Path
 
-    from .report import round_table_markdown
+    from mediatk.arena.report import round_table_markdown
 
     click.echo(round_table_markdown(results))
     click.echo(f"wall time {results.get('seconds', 0):.0f} s")
@@ -73,7 +72,7 @@ def finish(results, out) -> None:
 @click.argument("directory", type=click.Path())
 def report_cmd(directory) -> None:
     """Rebuild DIR/report.html and its plots from DIR/results.json."""
-    from .report import write_report
+    from mediatk.arena.report import write_report
 
     click.echo(f"report: {write_report(directory)}")
 
@@ -85,8 +84,8 @@ def report_cmd(directory) -> None:
 @click.option("--resume", is_flag=True)
 def demo_cmd(out, seed, device, resume) -> None:
     """A quick arena on built-in data: 2 generators, 2 detectors, 2 rounds (minutes on a laptop CPU)."""
-    from .arena import demo_config, run_arena
-    from .runtime import resolve_device
+    from mediatk.arena import demo_config, run_arena
+    from mediatk.core.runtime import resolve_device
 
     cfg = demo_config(out, seed=seed, device=str(resolve_device(device)))
     click.echo(f"demo: {', '.join(cfg.generators)} vs {', '.join(cfg.detectors)} on {cfg.data}, {cfg.rounds} rounds "

@@ -5,16 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from .cli_checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
-from .cli_core import device_option, main, seed_option
+from mediatk.cli.checks import BATCH, NON_NEGATIVE, OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
+from mediatk.cli.core import device_option, main, seed_option
 
 
 def _load_recipe(ctx, _param, path):
     """``--config FILE``: the file's values become this command's defaults (the command line still wins)."""
     if path is None:
         return None
-    from .recipes import flatten_recipe, option_words, read_recipe
+    from mediatk.cli.recipes import flatten_recipe, option_words, read_recipe
 
     known = {p.name for p in ctx.command.params if p.name != "config"}
     values, options = flatten_recipe(read_recipe(path), known)
@@ -60,9 +59,9 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
               resume, ema, grad_clip, ckpt_every, sample_every, eval_every, best_metric, eval_n, eval_feature_net,
               eval_judge_steps, tensorboard, quiet) -> None:
     """Train MODEL on --data; model options follow (see 'mediatk models MODEL')."""
-    from .cli_checks import exclusive, fixed_on_resume, given
-    from .errors import ConfigError
-    from .generators.train import train
+    from mediatk.cli.checks import exclusive, fixed_on_resume, given
+    from mediatk.core.errors import ConfigError
+    from mediatk.generators.train import train
 
     exclusive(ctx, "steps", "epochs")
     if model is not None and model.startswith("-"):  # a model option, not a name ("train --resume RUN --width 8"
@@ -83,7 +82,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
             eval_every = int(saved.get("train", {}).get("eval_every") or 0)
     evaluator = None
     if eval_every and eval_every > 0:
-        from .quality import QualityEvaluator
+        from mediatk.evaluation.quality import QualityEvaluator
 
         eval_data = data if resume is None else saved["data"]
         # the val split: checkpoints are chosen on it, so that `mediatk evaluate` (test split) stays unbiased
@@ -123,7 +122,7 @@ def train_cmd(ctx, model, data, steps, epochs, batch_size, image_size, channels,
     click.echo(f"run: {result.run.path}")
     click.echo(f"checkpoint: {result.last_checkpoint}")
     if evaluator is not None and evaluator.report:  # the last evaluation, with its feature net's id
-        from .fileio import write_json
+        from mediatk.core.fileio import write_json
 
         click.echo(f"evaluation on the {evaluator.split} split at step {evaluator.report['step']}: {evaluator.fid_line(evaluator.result)}")
         for line in evaluator.accuracy_lines():
@@ -140,8 +139,8 @@ def _saved_config(run_dir: str) -> dict:
     """The config.json of the run to resume (one-line errors for a missing or broken one)."""
     import json
 
-    from .errors import CheckpointError
-    from .runs import open_run
+    from mediatk.core.errors import CheckpointError
+    from mediatk.core.runs import open_run
 
     f = open_run(run_dir).config_file
     try:
@@ -170,10 +169,10 @@ def _saved_config(run_dir: str) -> dict:
 def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, direction, code, device, seed,
                  out) -> None:
     """Sample from a trained generator (yours when there is one, else the pretrained one: 'mediatk models')."""
-    from .generators.sampling import generate, train_hint
-    from .media import save_grid, save_image
-    from .runs import resolve_checkpoint
-    from .zoo import describe_source
+    from mediatk.core.runs import resolve_checkpoint
+    from mediatk.generators.sampling import generate, train_hint
+    from mediatk.media import save_grid, save_image
+    from mediatk.zoo import describe_source
 
     extra = {}
     if direction is not None:
@@ -227,14 +226,14 @@ def default_out(model: str, attrs, label, interpolate, direction, code) -> Path:
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 def reconstruct_cmd(model_name, checkpoint, source, n, device, out) -> None:
     """Originals above reconstructions (for dae: originals, corrupted, reconstructed), with MSE/PSNR."""
-    from .generators.sampling import load_model, reconstruct
-    from .media import save_grid
-    from .runtime import resolve_device
+    from mediatk.core.runtime import resolve_device
+    from mediatk.generators.sampling import load_model, reconstruct
+    from mediatk.media import save_grid
 
     dev = resolve_device(device)
     model = load_model(model_name, checkpoint, device=dev)
     if not model.can_reconstruct:
-        from .errors import ConfigError
+        from mediatk.core.errors import ConfigError
 
         raise ConfigError(f"{model_name} has no encoder to reconstruct with")
     x = load_inputs(source, model.image_shape, n)
@@ -247,8 +246,7 @@ def reconstruct_cmd(model_name, checkpoint, source, n, device, out) -> None:
 def load_inputs(source: str, image_shape: tuple[int, ...], n: int):
     """An image, a folder of images, or a dataset's test split, as a batch shaped for the model."""
     import torch
-
-    from .media import IMAGE_EXTS, read_image, to_tensor
+    from mediatk.media import IMAGE_EXTS, read_image, to_tensor
 
     c, h, w = image_shape
     p = Path(source)
@@ -257,7 +255,7 @@ def load_inputs(source: str, image_shape: tuple[int, ...], n: int):
     if p.is_dir() and any(f.suffix.lower() in IMAGE_EXTS for f in p.iterdir()):
         files = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTS)[:n]
         return torch.stack([to_tensor(read_image(f), size=(h, w), channels=c) for f in files])
-    from .datasets import load_images
+    from mediatk.datasets import load_images
 
     ds = load_images(source, split="test", image_size=h, channels=c)
     return ds.tensor(list(range(min(n, len(ds)))))

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import click
-
-from .cli_core import main
+from mediatk.cli.core import main
 
 
 @main.command("models")
 @click.argument("name", required=False)
 def models_cmd(name) -> None:
     """List registered generators and detectors, one line each; with NAME, that one's options."""
-    from .registry import DETECTORS, GENERATORS
+    from mediatk.core.registry import DETECTORS, GENERATORS
 
     if name:
-        from .options import describe_options
+        from mediatk.core.options import describe_options
 
         reg = GENERATORS if name in GENERATORS else DETECTORS
         e = reg.entry(name)
@@ -36,7 +35,7 @@ def models_cmd(name) -> None:
 
 def _echo_pretrained(model: str | None) -> None:
     """The zoo's entries (all, or those of one model): what 'generate' uses when nothing is trained."""
-    from .zoo import entries
+    from mediatk.zoo import entries
 
     shown = [e for e in entries() if model is None or e["model"].lower() == model.lower()]
     if model is not None and not shown:

@@ -12,9 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .fileio import atomic_path, write_text
-from .metrics import fmt_ci
+from mediatk.core.errors import ConfigError
+from mediatk.core.fileio import atomic_path, write_text
+from mediatk.core.metrics import fmt_ci
 
 
 def _plt():

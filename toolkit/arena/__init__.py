@@ -39,11 +39,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-from .errors import ConfigError, DataError
-from .fileio import atomic_path, write_json
-from .metrics import rank_auc
-from .registry import DETECTORS, GENERATORS
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.core.fileio import atomic_path, write_json
+from mediatk.core.metrics import rank_auc
+from mediatk.core.registry import DETECTORS, GENERATORS
 
 BUDGETS: dict[str, dict[str, Any]] = {
     # images per split, generator steps, evasion steps, detector training steps, bootstrap resamples per AUC
@@ -154,7 +153,7 @@ def detection_stats(real_p: np.ndarray, fake_p: np.ndarray, n_boot: int, seed: i
     ``tpr1``: fraction of fakes flagged at the threshold that flags at most 1% of the real test images.
     An AUC far below 0.5 with a low fooling rate is a detector whose scores are inverted, not one fooled.
     """
-    from .metrics import bootstrap_ci, fooling_rate, threshold_at_fpr
+    from mediatk.core.metrics import bootstrap_ci, fooling_rate, threshold_at_fpr
 
     y = np.r_[np.zeros(len(real_p)), np.ones(len(fake_p))]
     s = np.r_[real_p, fake_p]
@@ -242,7 +241,7 @@ class Arena:
         self.b = cfg.budget_values()
         self.out = Path(cfg.out)
         self.echo = echo
-        from .runtime import resolve_device
+        from mediatk.core.runtime import resolve_device
 
         self.device = resolve_device(cfg.device)
         results_file = self.out / "results.json"
@@ -269,7 +268,7 @@ class Arena:
         write_json(self.out / "results.json", self.results)
 
     def stage(self, name: str, fn: Callable[[], Any], progress: Progress) -> None:
-        from .runtime import seed_everything
+        from mediatk.core.runtime import seed_everything
 
         if name in self.results["stages"]:
             progress.start(name, skipped=True)
@@ -285,7 +284,7 @@ class Arena:
     # ---- data ----------------------------------------------------------------------------------------------
     def real(self) -> dict[str, torch.Tensor]:
         if self._real is None:
-            from .datasets import load_images
+            from mediatk.datasets import load_images
 
             kw = {"image_size": self.cfg.image_size, "channels": self.cfg.channels, "seed": self.cfg.seed}
             tr = load_images(self.cfg.data, split="train", limit=self.b["n_real_train"], **kw)
@@ -310,20 +309,20 @@ class Arena:
 
     # ---- stages --------------------------------------------------------------------------------------------
     def train_generator(self, g: str) -> None:
-        from .generators.base import create, from_checkpoint
-        from .generators.engine import Feed, TrainConfig, fit
-        from .runs import RunDir
+        from mediatk.core.runs import RunDir
+        from mediatk.generators.base import create, from_checkpoint
+        from mediatk.generators.engine import Feed, TrainConfig, fit
 
         run_dir = self.gen_dir(g, 0)
         if g in self.cfg.checkpoints:
             model = from_checkpoint(self.cfg.checkpoints[g], expect_model=g)
             model.train()
-            from .checkpoint import save_checkpoint
+            from mediatk.core.checkpoint import save_checkpoint
 
             save_checkpoint(RunDir(run_dir).ckpt("last"), {"model": model}, model.checkpoint_meta)
             return
         real = self.real()["train"]
-        from .options import config_from_dict
+        from mediatk.core.options import config_from_dict
 
         cls = GENERATORS.get(g)
         cfg = config_from_dict(cls.Config, self.cfg.generator_options.get(g, {}))
@@ -337,7 +336,7 @@ class Arena:
         fit(model, Feed(real, torch.zeros(len(real)), tc.batch_size, seed=tc.seed), run, tc)
 
     def load_generator(self, g: str, t: int):
-        from .generators.base import from_checkpoint
+        from mediatk.generators.base import from_checkpoint
 
         return from_checkpoint(self.gen_dir(g, t) / "checkpoints" / "last.safetensors", device=self.device)
 
@@ -352,11 +351,11 @@ class Arena:
                 outs.append(model.sample(k, noise=model.sample_noise(k, gen).to(self.device)).float().cpu())
             x = torch.cat(outs).clamp(-1, 1)
             if t > 0 and self.cfg.evasion in ("post", "both"):
-                from .perturb import mean_amplitude, spectral_match
+                from mediatk.media.perturb import mean_amplitude, spectral_match
 
                 x = spectral_match(x, mean_amplitude(self.real()["train"]), alpha=0.5)
             save_images(self.fake_path(g, t, split), x)
-        from .media import save_grid
+        from mediatk.media import save_grid
 
         save_grid(self.fakes(g, t, "test")[:64], self.out / "samples" / f"{g}_r{t}.png", nrow=8)
 
@@ -382,7 +381,7 @@ class Arena:
     def detector(self, d: str, t: int):
         key = (d, t)
         if key not in self._dets:
-            from .detectors.base import Detector
+            from mediatk.detectors.base import Detector
 
             self._dets[key] = Detector.load(self.det_path(d, t).with_suffix(".safetensors"), device=self.device)
         return self._dets[key]
@@ -392,7 +391,7 @@ class Arena:
 
     def quality(self, g: str, t: int) -> None:
         if self._quality is None:
-            from .quality import QualityEvaluator
+            from mediatk.evaluation.quality import QualityEvaluator
 
             self._quality = QualityEvaluator(self.cfg.data, n=self.b["quality_n"], seed=self.cfg.seed,
                                              judge=False, log=lambda s: None)  # the set's frozen feature net
@@ -420,10 +419,10 @@ class Arena:
 
     def evade(self, g: str, t: int) -> None:
         """G_t → G_t+1: fine-tune against the frozen detectors D_t (or copy G_t for post-only evasion)."""
-        from .checkpoint import save_checkpoint
-        from .generators.base import Update
-        from .generators.engine import Feed, TrainConfig, fit
-        from .runs import RunDir
+        from mediatk.core.checkpoint import save_checkpoint
+        from mediatk.core.runs import RunDir
+        from mediatk.generators.base import Update
+        from mediatk.generators.engine import Feed, TrainConfig, fit
 
         model = self.load_generator(g, t)
         run = RunDir(self.gen_dir(g, t + 1))
@@ -501,7 +500,7 @@ class Arena:
             self.results["cross"][d] = {"train_on": gens, "test_on": gens, "auc": mat}
 
     def robustness_curves(self) -> None:
-        from .perturb import apply
+        from mediatk.media.perturb import apply
 
         n = self.b["robust_n"]
         real = self.real()["test"][:n]
@@ -543,7 +542,7 @@ class Arena:
         return steps
 
     def protocol(self) -> dict[str, Any]:
-        from .runtime import describe_machine, package_versions
+        from mediatk.core.runtime import describe_machine, package_versions
 
         real = self.real()
         return {
@@ -574,11 +573,11 @@ class Arena:
             self.stage(name, fn, progress)
         self.results["seconds"] = self.results.get("seconds", 0.0) + (time.perf_counter() - t0)
         self.save_results()
-        from .tblog import log_arena  # per-round figures for `tensorboard --logdir OUT`
+        from mediatk.core.tblog import log_arena  # per-round figures for `tensorboard --logdir OUT`
 
         log_arena(self.out, self.results, {f"{g}_r{t}": self.fakes(g, t, "test") for g in self.cfg.generators
                                            for t in range(self.cfg.rounds + 1) if self.fake_path(g, t, "test").is_file()})
-        from .report import write_report
+        from mediatk.arena.report import write_report
 
         write_report(self.out)
         return self.results
@@ -590,7 +589,7 @@ def run_arena(cfg: ArenaConfig, resume: bool = False, echo: Callable[[str], None
 
 def demo_config(out: str, seed: int = 0, device: str = "cpu") -> ArenaConfig:
     """``mediatk demo``: Fashion-MNIST when the data roots have it, else scikit-learn's bundled digits."""
-    from .datasets import resolve
+    from mediatk.datasets import resolve
 
     try:
         _, path = resolve("fashion-mnist")

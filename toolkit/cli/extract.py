@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import click
-
-from .cli_core import device_option, main
+from mediatk.cli.core import device_option, main
 
 
 @main.command("extract-faces")
@@ -22,8 +21,8 @@ from .cli_core import device_option, main
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def extract_faces_cmd(data, out, frames, margin, size, all_faces, min_prob, jobs, limit, device, quiet) -> None:
     """Cut face crops from the videos of DATA (FaceForensics++, Celeb-DF, real/ fake/ folders, one video)."""
-    from .detectors.extract import ExtractOptions, extract_faces
-    from .runtime import resolve_device
+    from mediatk.core.runtime import resolve_device
+    from mediatk.detectors.extract import ExtractOptions, extract_faces
 
     opts = ExtractOptions(frames=frames, margin=margin, size=size, all_faces=all_faces, min_prob=min_prob, jobs=jobs)
     rep = extract_faces(data, out, opts, device=str(resolve_device(device)), limit=limit, progress=not quiet,

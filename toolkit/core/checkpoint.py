@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from .errors import CheckpointError, StorageError
-from .fileio import atomic_path, dumps_json
+from mediatk.core.errors import CheckpointError, StorageError
+from mediatk.core.fileio import atomic_path, dumps_json
 
 FORMAT = "mediatk-checkpoint/1"
 TENSOR_SUFFIX = ".safetensors"
@@ -124,10 +123,9 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], meta: dict
     ``name/param``.  ``extra`` holds nested state with tensors (optimiser, RNG) stored through
     :func:`flatten`.  ``meta`` must name the ``model``.
     """
+    from mediatk.core.runtime import package_versions
     from safetensors import SafetensorError
     from safetensors.torch import save_file
-
-    from .runtime import package_versions
 
     if "model" not in meta:
         raise ValueError("checkpoint meta must name the model")

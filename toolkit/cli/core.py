@@ -9,9 +9,8 @@ from __future__ import annotations
 import sys
 
 import click
-
-from . import __version__
-from .errors import MediatkError
+from mediatk import __version__
+from mediatk.core.errors import MediatkError
 
 
 def fail(message: str, code: int = 2) -> click.exceptions.Exit:

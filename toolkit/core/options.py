@@ -12,7 +12,7 @@ import dataclasses
 import typing
 from typing import Any, Literal, get_args, get_origin
 
-from .errors import ConfigError
+from mediatk.core.errors import ConfigError
 
 
 def opt(default: Any, help: str = "", **kw: Any) -> Any:

@@ -1,14 +1,14 @@
 """Sample quality of a generator, offline: FID, KID and attribute accuracy, each with its interval.
 
-The maths is in :mod:`mediatk.fid`, the feature nets and judges in :mod:`mediatk.feature_nets` (a frozen,
-versioned net per dataset, its id printed with every FID), pytorch-fid's Inception in :mod:`mediatk.inception`.
+The maths is in :mod:`mediatk.evaluation.fid`, the feature nets and judges in :mod:`mediatk.evaluation.feature_nets` (a frozen,
+versioned net per dataset, its id printed with every FID), pytorch-fid's Inception in :mod:`mediatk.evaluation.inception`.
 This module holds :class:`QualityEvaluator`, which the training engine (``train --eval-every``), ``mediatk
 evaluate``, the arena and the benchmarks all use, so the same data gives the same feature net everywhere.
 
 **Attribute accuracy** (conditional models): a judge CNN trained on the real train split (its accuracy on
 the real test split is reported) classifies generated samples; for ``--attr smiling`` we report the share
 judged smiling among samples asked to smile, and judged not smiling among those asked not to, each with a
-Wilson 95% interval over the n samples judged (:func:`mediatk.metrics.binomial_ci`).
+Wilson 95% interval over the n samples judged (:func:`mediatk.core.metrics.binomial_ci`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from .errors import ConfigError
-from .feature_nets import (  # noqa: F401 - re-exported: the names callers used before the split
+from mediatk.core.errors import ConfigError
+from mediatk.core.metrics import binomial_ci, fmt_ci
+from mediatk.evaluation.feature_nets import (  # noqa: F401 - re-exported: the names callers used before the split
     FEATURE_KINDS,
     AutoencoderFeatures,
     SmallCNN,
@@ -30,8 +30,13 @@ from .feature_nets import (  # noqa: F401 - re-exported: the names callers used 
     judge_recipe,
     train_net,
 )
-from .fid import check_sample_sizes, fid_bootstrap_ci, fid_from_features, frechet_distance, kid_from_features  # noqa: F401
-from .metrics import binomial_ci, fmt_ci
+from mediatk.evaluation.fid import (  # noqa: F401
+    check_sample_sizes,
+    fid_bootstrap_ci,
+    fid_from_features,
+    frechet_distance,
+    kid_from_features,
+)
 
 # The attribute/class judge trains longer than the feature nets: on celeba-genki-smiling at 32 px (2800 train
 # images, CPU) the SmallCNN judge reached 0.713 / 0.873 / 0.897 / 0.905 real-test accuracy after 500 / 1000 /
@@ -89,7 +94,7 @@ class QualityEvaluator:
         self.result: dict[str, float] = {}
 
     def prepare(self, model) -> None:
-        from .datasets import load_images, load_unpaired
+        from mediatk.datasets import load_images, load_unpaired
 
         shape = tuple(model.image_shape)
         key = (shape, tuple(model.attr_names), model.cond_dim, model.needs)

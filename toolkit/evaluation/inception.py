@@ -18,10 +18,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from mediatk.core.errors import ConfigError
 from torch import nn
 from torchvision.models import inception as tv
-
-from .errors import ConfigError
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_HINT = (f"pytorch-fid's {WEIGHTS_FILE} (https://github.com/mseitzer/pytorch-fid/releases/download/"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from .errors import ConfigError
+from mediatk.core.errors import ConfigError
 
 T = TypeVar("T")
 

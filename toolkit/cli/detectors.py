@@ -16,14 +16,13 @@ from collections import Counter
 from pathlib import Path
 
 import click
-
-from .cli_checks import OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
-from .cli_core import device_option, main, seed_option
+from mediatk.cli.checks import OPEN_UNIT, POSITIVE, POSITIVE_FLOAT, SIZE
+from mediatk.cli.core import device_option, main, seed_option
 
 
 def _fmt_metrics(m: dict) -> str:
     """The held-out line; [lo, hi] are 95 % intervals (bootstrap for AUC/AP, Wilson for rates)."""
-    from .metrics import fmt_ci
+    from mediatk.core.metrics import fmt_ci
 
     if "auc" not in m:
         fpr = fmt_ci(m.get("false_positive_rate", 0), m.get("false_positive_rate_ci"))
@@ -56,7 +55,7 @@ def _fmt_metrics(m: dict) -> str:
 def train_detector_cmd(ctx, name, real, fakes, data, out, image_size, channels, n, test_fraction, face_crops,
                        face_crop_scale, device, seed) -> None:
     """Train detector NAME; detector options follow (see 'mediatk models NAME')."""
-    from .detectors.api import train_detector
+    from mediatk.detectors.api import train_detector
 
     rep = train_detector(name, real=real, fake=fakes, data=data, out=out, image_size=image_size, channels=channels,
                          n=n, device=device, seed=seed, options=list(ctx.args), test_fraction=test_fraction,
@@ -64,7 +63,7 @@ def train_detector_cmd(ctx, name, real, fakes, data, out, image_size, channels, 
     m = rep["metrics"]
     click.echo(f"held-out: {_fmt_metrics(m)}")
     if "accuracy" in m:
-        from .metrics import fmt_ci
+        from mediatk.core.metrics import fmt_ci
 
         click.echo(f"held-out accuracy: {fmt_ci(m['accuracy'], m.get('accuracy_ci'), 4)}")
     click.echo(f"checkpoint: {rep['checkpoint']}")
@@ -117,11 +116,11 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     rest were analysed; 2 usage error or no input could be analysed.  The --json schema is in
     docs/detect-json.md.
     """
-    from .detectors.api import Detection, expand_inputs, select_detectors
-    from .detectors.video import VideoOptions
-    from .errors import ConfigError
-    from .fileio import append_jsonl
-    from .runtime import resolve_device
+    from mediatk.core.errors import ConfigError
+    from mediatk.core.fileio import append_jsonl
+    from mediatk.core.runtime import resolve_device
+    from mediatk.detectors.api import Detection, expand_inputs, select_detectors
+    from mediatk.detectors.video import VideoOptions
 
     files = expand_inputs(paths)
     if not files:

@@ -175,6 +175,8 @@ def _migrate_locked() -> None:
 
 def rows() -> list[dict[str, Any]]:
     """Every entry of the index, oldest first (the old indexes when the home cannot be written)."""
+    if not index_file().exists() and not any((home() / rel).exists() for rel in LEGACY_INDEXES.values()):
+        return []  # nothing recorded yet: a lookup creates nothing in the home
     with _index_lock(required=False) as locked:
         if locked:
             try:

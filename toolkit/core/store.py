@@ -201,8 +201,7 @@ def record(kind: str, name: str, path: str | os.PathLike, metrics: dict[str, Any
             _migrate_locked()
             fd = os.open(index, os.O_RDWR | os.O_APPEND | os.O_CREAT, new_file_mode(index))
             try:
-                size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
+                if not _ends_line(fd):
                     data = b"\n" + data  # a torn last line (killed writer) stays on a line of its own
                 while data:
                     data = data[os.write(fd, data):]
@@ -212,6 +211,14 @@ def record(kind: str, name: str, path: str | os.PathLike, metrics: dict[str, Any
         except OSError as e:
             raise StorageError(f"cannot add to the model store index {index}: {e.strerror or e}; earlier entries "
                                "are kept") from None
+
+
+def _ends_line(fd: int) -> bool:
+    """True when the open file is empty or ends with a newline (appends with O_APPEND go to the end anyway)."""
+    if os.fstat(fd).st_size == 0:
+        return True
+    os.lseek(fd, -1, os.SEEK_END)
+    return os.read(fd, 1) == b"\n"
 
 
 # ----------------------------------------------------------------------------------------------- lookups

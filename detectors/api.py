@@ -2,8 +2,8 @@
 
 Trained detectors are saved to ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON), or where
 ``out=`` says, and recorded in the model store (:mod:`mediatk.core.store`, the one index shared with generator
-runs), so :func:`find_detector` (and ``detect``) finds the newest either way, else the package's zoo entry.  The ``--json`` result schema is in
-``docs/detect-json.md``.
+runs), so :func:`find_detector` (and ``detect``) finds the newest either way, else the package's zoo entry.
+The ``--json`` result schema is in ``docs/detect-json.md``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@
   training-time evaluation.
 * The checkpoint records the preprocessing; old checkpoints get the documented default; unknown rules are
   refused.
+* Perturbations: shape, range, JPEG error grows as quality drops, H.264 round trips (tensor and file).
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from mediatk.core.errors import CheckpointError
+from mediatk.core.errors import CheckpointError, MediaError
 from mediatk.datasets import load_images
 from mediatk.detectors import create, load
 from mediatk.media import perturb
 from mediatk.media.pixels import RESAMPLE, Preprocess, read_image, to_tensor, uint8_to_tensor
+from mediatk.media.video import VideoWriter, probe_video
 from PIL import Image
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -181,3 +183,56 @@ def test_checkpoint_records_preprocessing(shared_data, tmp_path):
     img[10:20, 10:20] = 255
     assert face.apply(img) is None  # a face-crop detector without a face
     assert torch.allclose(face.apply(img, (10, 10, 20, 20)), torch.ones(3, 8, 8), atol=1e-6)  # the box, resized
+
+
+# --------------------------------------------------------------------------------------------- perturbations
+
+@pytest.fixture(scope="module")
+def faces(shared_data):
+    return load_images("celeba-genki-smiling", split="test", limit=8, seed=0, image_size=32).tensor()
+
+
+def test_perturbations_shape_range(faces):
+    for kind, level in (("jpeg", 50), ("blur", 1.5), ("downscale", 2.0), ("h264", 30)):
+        y = perturb.apply(faces, kind, level)
+        assert y.shape == faces.shape and y.dtype == torch.float32, kind
+        assert y.min() >= -1 and y.max() <= 1, kind
+        assert 0 < float((y - faces).abs().mean()) < 0.5, kind
+    grey = faces[:, :1]
+    assert perturb.jpeg(grey, 80).shape == grey.shape
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        perturb.apply(faces, "sharpen", 1)
+    with pytest.raises(MediaError):
+        perturb.jpeg(faces, 0)
+
+
+def test_stronger_perturbation_loses_more(faces):
+    def err(y):
+        return float((y - faces).abs().mean())
+
+    jpeg = [err(perturb.jpeg(faces, q)) for q in (95, 75, 50, 25, 10)]
+    assert jpeg == sorted(jpeg), jpeg
+    blur = [err(perturb.blur(faces, s)) for s in (0.5, 1.0, 2.0)]
+    assert blur == sorted(blur), blur
+    down = [err(perturb.downscale(faces, f)) for f in (1.5, 2.0, 4.0)]
+    assert down == sorted(down), down
+    h264 = [err(perturb.h264(faces, c)) for c in (10, 28, 45)]
+    assert h264 == sorted(h264), h264
+    assert h264[0] < 0.03  # near-lossless at crf 10
+
+
+def test_h264_clip_and_file(faces, tmp_path):
+    odd = faces[:, :, :31, :29]  # odd sizes are padded for the encoder and cut back
+    y = perturb.h264(odd, 23, out=tmp_path / "clip.mp4")
+    assert y.shape == odd.shape
+    info = probe_video(tmp_path / "clip.mp4")
+    assert info.frame_count == len(odd) and info.codec.lower() in ("avc1", "h264"), info
+    with VideoWriter(tmp_path / "src.mp4", fps=10) as w:
+        for f in faces:
+            w.write(((f.permute(1, 2, 0).numpy() + 1) * 127.5).round().astype(np.uint8))
+    z = perturb.h264(tmp_path / "src.mp4", 30)
+    assert z.shape == faces.shape
+    with pytest.raises(MediaError):
+        perturb.h264(faces, 60)
+    with pytest.raises(MediaError):
+        perturb.h264(tmp_path / "missing.mp4", 23)

@@ -12,7 +12,8 @@ refinement for cheap per-frame tracking, main-face tracking, face and eye crops.
 * :class:`FaceTracker` keeps the *main face*: at the start (or after losing it) the largest confident
   face; afterwards the detection that overlaps the tracked box most (IoU ≥ 0.3).
 * :func:`crop_face` cuts a square of side ``scale`` × max(box w, h) around the box centre (padding with
-  edge pixels outside the frame) through :mod:`mediatk.media.pixels`, as detection does; :func:`eye_patches` cuts rotation-normalised 24×24 grey eye crops.
+  edge pixels outside the frame) through :mod:`mediatk.media.pixels`, as detection does;
+  :func:`eye_patches` cuts rotation-normalised 24×24 grey eye crops.
 """
 
 from __future__ import annotations

@@ -115,7 +115,7 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
     from mediatk.detectors.blink import EyeOpenness
     from mediatk.detectors.faces import FaceFinder, FaceTracker, plausible_eyes
     from mediatk.detectors.video import detector_input
-    from mediatk.media import VideoReader
+    from mediatk.media.video import VideoReader
 
     torch.set_num_threads(threads)
     finder = FaceFinder(device, detect_side=None, min_face_frac=0.0)
@@ -140,7 +140,7 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
 
 
 def loop_video(src: Path, dst: Path, times: int) -> None:
-    from mediatk.media import VideoReader, VideoWriter
+    from mediatk.media.video import VideoReader, VideoWriter
 
     info = VideoReader(src).info
     with VideoWriter(dst, info.fps) as w:

@@ -283,7 +283,7 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
 
 def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
     """Files as given; folders → their image and video files (recursive, sorted, hidden ones skipped)."""
-    from mediatk.media import is_image, is_video
+    from mediatk.media.pixels import is_image, is_video
 
     out: list[Path] = []
     for p in map(Path, paths):
@@ -367,7 +367,7 @@ class Detection:
         return {n: d for n, d in dets.items() if d.face_crops}, skip
 
     def run(self, path: Path) -> dict[str, Any]:
-        from mediatk.media import is_video
+        from mediatk.media.pixels import is_video
 
         t0 = time.perf_counter()
         res: dict[str, Any] = {"schema": SCHEMA, "path": str(path), "kind": "video" if is_video(path) else "image",
@@ -398,7 +398,7 @@ class Detection:
     def _image(self, path: Path) -> dict[str, Any]:
         from mediatk.detectors.faces import FaceTracker
         from mediatk.detectors.video import detector_input
-        from mediatk.media import read_image
+        from mediatk.media.pixels import read_image
 
         img = read_image(path)
         dets = self.image_dets()

@@ -2,7 +2,7 @@
 
 One decoding pass, memory flat in the video's length (at most ``chunk`` frames are held):
 
-1. :class:`~mediatk.media.VideoReader` yields frames at ``dense_fps`` (default 15), downscaled only above
+1. :class:`~mediatk.media.video.VideoReader` yields frames at ``dense_fps`` (default 15), downscaled only above
    ``work_side`` px (1920): eye and face crops are cut from the full-resolution frame (eyes need the
    pixels, and resizing whole 1080p frames cost more than all the networks together).  Dark frames (mean luma < 80) are brightened with a gamma curve first: MTCNN
    misses faces in dim rooms (a DFDC clip here has mean luma 35).
@@ -34,8 +34,9 @@ import cv2
 import numpy as np
 import torch
 from mediatk.detectors.blink import BlinkConfig, BlinkCounter, EyeOpenness
-from mediatk.detectors.faces import Face, FaceFinder, FaceTracker, crop_face, plausible_eyes
-from mediatk.media import VideoReader, VideoWriter, annotate_frame, to_tensor
+from mediatk.detectors.faces import Face, FaceFinder, FaceTracker, plausible_eyes
+from mediatk.media.draw import annotate_frame
+from mediatk.media.video import VideoReader, VideoWriter
 
 
 @dataclass
@@ -67,12 +68,8 @@ def top_half_mean(scores: list[float]) -> float:
 
 
 def detector_input(det, frame: np.ndarray, face: Face | None) -> torch.Tensor | None:
-    if det.face_crops:
-        if face is None:
-            return None
-        crop = crop_face(frame, face, int(det.image_size), float(getattr(det, "face_crop_scale", 1.2)))
-        return to_tensor(crop, channels=int(det.channels))
-    return to_tensor(frame, size=int(det.image_size), channels=int(det.channels))
+    """The detector's input from a frame (its recorded preprocessing); None for a face-crop detector and no face."""
+    return det.input_of(frame, face.box if face is not None else None)
 
 
 class VideoAnalysis:

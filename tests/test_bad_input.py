@@ -358,7 +358,8 @@ def test_foreign_checkpoint_of_another_model(cli, vae_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def media_folder(tmp_path_factory, shared_data):
-    from mediatk.media import VideoWriter, save_image
+    from mediatk.media.pixels import save_image
+    from mediatk.media.video import VideoWriter
 
     d = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)

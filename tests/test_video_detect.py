@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from mediatk.datasets import load_images
 from mediatk.detectors import create, find_detector, train_detector
 from mediatk.detectors.blink import BlinkConfig, BlinkCounter
-from mediatk.media import VideoWriter, probe_video, read_image, save_image
+from mediatk.media.pixels import read_image, save_image
+from mediatk.media.video import VideoWriter, probe_video
 
 RESULT_KEYS = {"schema", "path", "kind", "status", "error", "detectors", "verdict", "skipped", "seconds"}
 VIDEO_KEYS = {"video", "frames", "faces", "blink", "timeline", "outputs", "realtime_factor"}

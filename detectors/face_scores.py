@@ -167,6 +167,6 @@ class FaceScores(VideoDetector):
                    "confident_fakes": int((s >= cfg.high).sum()), "confident_reals": int((s <= cfg.low).sum()),
                    "peak": peak, "drivers": drivers,
                    "timeline": [[round(t, 3), round(v, 4)] for _, t, v, _ in self.series]}
-        summary = (f"{how}; {len(s)} faces ({base['input']}s, {self.fps:.3g}/s), mean {s.mean():.3f}, "
-                   f"peak {peak['p']:.3f} at {peak['t']:.1f} s")
+        summary = (f"{how}; {len(s)} faces ({base['input']}s, {self.fps:.3g}/s), {details['confident_fakes']} "
+                   f">= {cfg.high:g}, peak {peak['p']:.3f} at {peak['t']:.1f} s")
         return evidence("ok", score, reason=how, summary=summary, **details)

@@ -106,6 +106,13 @@ def test_face_scores_on_a_shared_clip(clip, face_det, tmp_path):
     assert [e["signals"]["spectrum"]["p"] for e in scored] == [p for _, p in d["timeline"]]
 
 
+def test_face_scores_asks_for_a_frame_count(clip, face_det):
+    ev = analyse_video(clip, [FaceScores.over(face_det, FaceScoresConfig(frames=5, rule="mean"))])["detectors"]["spectrum"]
+    d = ev["details"]
+    assert ev["fps"] == pytest.approx(5 / 3.12, abs=1e-3) and d["faces_scored"] == ev["frames"] == 5
+    assert ev["p_synthetic"] == pytest.approx(np.mean([p for _, p in d["timeline"]]), abs=1e-4)
+
+
 def test_no_face_clip_abstains(tmp_path, face_det):
     rng = np.random.default_rng(0)
     noise = tmp_path / "noise.mp4"

@@ -4,8 +4,8 @@ Per shared video (../shared/data/face-videos), in one process, side by side:
 
 * **pipeline**: ``mediatk detect`` with blink (eyestate) + two per-face detectors (``spectrum`` and ``cnn``
   trained on GENKI face crops, i.e. real per-face work): frames decoded once, 15 fps analysed for eye
-  state at native resolution (≤ 1920 px), MTCNN batched on 2 keyframes/s downscaled to 360 px, ONet tracking in between,
-  per-face detectors on the keyframes.
+  state at native resolution (≤ 1920 px), MTCNN batched on 1 keyframe/s downscaled to 360 px, ONet tracking in between,
+  per-face detectors on 2 frames/s.
 * **naive**: the same detectors, but the full MTCNN on *every* frame at full resolution (one frame at a
   time), eye state and both per-face detectors on every frame.  On a slow CPU it runs on the first
   ``--naive-seconds`` of each clip only; its speed is then measured per second of video covered.
@@ -249,9 +249,9 @@ def write_report(a, dev, machine, rows, src, short, long_) -> None:
              f"{machine['cpu_count']} CPUs, {machine['platform']}{gpu}; load average at the end "
              f"{os.getloadavg()[0]:.1f}  ")
     L += [f"Date: {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    what = ("spectrum + cnn on face crops (face-scores, 2 faces/s); frames decoded at 2/s, MTCNN on each at 360 px "
-            "(batched)" if a.faces_only else "blink (eyestate) + spectrum + cnn on face crops; 15 fps eye state on "
-            "frames at native resolution (<= 1920 px), MTCNN on 2 keyframes/s at 360 px (batched), ONet tracking in "
+    what = ("spectrum + cnn on face crops (face-scores, 2 faces/s); frames decoded at 2/s, MTCNN on 1/s at 360 px "
+            "(batched), ONet tracking in between" if a.faces_only else "blink (eyestate) + spectrum + cnn on face "
+            "crops; 15 fps eye state on frames at native resolution (<= 1920 px), MTCNN on 1 keyframe/s at 360 px (batched), ONet tracking in "
             "between")
     L.append(f"Pipeline: {what}.  Naive: full MTCNN on every full-resolution frame, "
              f"{'both detectors' if a.faces_only else 'eyes + both detectors'} on every frame{part}.  Ratio = naive "

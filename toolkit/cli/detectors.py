@@ -104,7 +104,9 @@ def _line(res: dict) -> str:
 @click.option("--dense-fps", type=POSITIVE_FLOAT, default=None,
               help="Most video frames/s analysed (default: the fastest rate a video detector asks for: blink 15).")
 @click.option("--sparse-fps", type=POSITIVE_FLOAT, default=2.0, show_default=True,
-              help="Video keyframes/s: full face detection, and the faces image detectors score.")
+              help="Video frames/s whose tracked face the image detectors score.")
+@click.option("--detect-fps", type=POSITIVE_FLOAT, default=1.0, show_default=True,
+              help="Video frames/s with a full MTCNN face detection (ONet follows the face in between).")
 @click.option("--face-rule", type=click.Choice(["confident", "mean"]), default="confident", show_default=True,
               help="Video score from per-face scores: the confident-frames rule, or the mean.")
 @click.option("--min-faces", type=POSITIVE, default=4, show_default=True,
@@ -114,8 +116,8 @@ def _line(res: dict) -> str:
 @click.option("--detect-side", type=POSITIVE, default=360, show_default=True, help="MTCNN runs on frames this large.")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-frame timeline out of the results.")
 @device_option
-def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps, face_rule, min_faces, work_side,
-               detect_side, no_timeline, device) -> None:
+def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps, detect_fps, face_rule, min_faces,
+               work_side, detect_side, no_timeline, device) -> None:
     """Is each image or video synthetic?  P(synthetic) per detector and a combined verdict.
 
     Exit codes: 0 every input analysed (ok, no face or insufficient evidence); 1 some inputs failed, the
@@ -136,7 +138,7 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     dets, skipped = select_detectors(detectors, dev)
     if not dets:
         raise ConfigError("no usable detector (none trained); " + "; ".join(f"{n}: {s['train']}" for n, s in skipped.items()))
-    vo = VideoOptions(max_fps=dense_fps, detect_fps=sparse_fps, work_side=work_side, detect_side=detect_side)
+    vo = VideoOptions(max_fps=dense_fps, detect_fps=detect_fps, work_side=work_side, detect_side=detect_side)
     faces = FaceScoresConfig(fps=sparse_fps, rule=face_rule, min_faces=min_faces)
     run = Detection(dets, skipped, dev, threshold, out, vo, timeline=not no_timeline, explicit=bool(detectors),
                     face_config=faces)

@@ -210,8 +210,9 @@ class VideoAnalysis:
     def _annotate(self, f: TrackedFrame, e: dict[str, Any]) -> np.ndarray:
         lines = [f"t {e['t']:.2f}s"]
         for label, sig in e.get("signals", {}).items():
-            lines.append(label + " " + " ".join(k.upper() if v is True else f"{k} {v:.2f}" for k, v in sig.items()
-                                                if isinstance(v, (bool, int, float))))
+            words = [k.upper() if v is True else f"{k} {v:.2f}" for k, v in sig.items()
+                     if v is True or (isinstance(v, (int, float)) and not isinstance(v, bool))]
+            lines.append(" ".join([label, *words]))
         boxes = [] if f.face is None else [(*f.face.box, "face", "green")]
         if f.face is not None and f.face.landmarks is not None:
             d = max(4.0, 0.15 * float(np.hypot(*(f.face.landmarks[1] - f.face.landmarks[0]))))

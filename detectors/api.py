@@ -1,9 +1,9 @@
 """Train and store detectors: the Python API behind ``mediatk train-detector`` (``detect``: :mod:`.inference`).
 
-Trained detectors live in the model store, ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON);
-a checkpoint saved elsewhere with ``out=`` is recorded in ``$MEDIATK_HOME/detectors/index.jsonl``, so
-:func:`find_detector` (and ``detect``) finds the newest either way.  The ``--json`` result schema is in
-``docs/detect-json.md``.
+Trained detectors are saved to ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON), or where
+``out=`` says, and recorded in the model store (:mod:`mediatk.core.store`, the one index shared with generator
+runs), so :func:`find_detector` (and ``detect``) finds the newest either way, else the package's zoo entry.
+The ``--json`` result schema is in ``docs/detect-json.md``.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from mediatk.core import store
 from mediatk.core.checkpoint import TENSOR_SUFFIX, read_meta
-from mediatk.core.errors import CheckpointError, ConfigError, DataError
-from mediatk.core.fileio import append_jsonl, read_jsonl
+from mediatk.core.errors import CheckpointError, ConfigError, DataError, MediatkError
 from mediatk.core.registry import DETECTORS, GENERATORS
-from mediatk.core.runs import mediatk_home
 from mediatk.detectors.base import Detector, adapt
 
 TRAIN_HINTS = {
@@ -37,45 +36,45 @@ def train_hint(name: str) -> str:
 # ----------------------------------------------------------------------------------------------- the store
 
 def store_dir(name: str | None = None) -> Path:
-    root = mediatk_home() / "detectors"
-    return root / name.lower() if name else root
+    """Where detectors trained without ``out=`` are saved: ``$MEDIATK_HOME/detectors[/NAME]``."""
+    return store.kind_root("detector", name)
 
 
-def find_detector(name: str) -> Path | None:
-    """The newest checkpoint of detector ``name`` in the store or the index, or None."""
-    cands = list(store_dir(name).rglob("*.json")) if store_dir(name).is_dir() else []
-    index = store_dir() / "index.jsonl"
-    if index.is_file():
-        cands += [Path(r["path"]).with_suffix(".json") for r in read_jsonl(index) if r.get("model") == name.lower()]
-    best: tuple[float, Path] | None = None
-    for side in cands:
-        tf = side.with_suffix(TENSOR_SUFFIX)
-        if not (side.is_file() and tf.is_file()):
-            continue
-        try:
-            meta = read_meta(side)
-        except CheckpointError:
-            continue
-        if meta.get("kind") == "detector" and str(meta.get("model", "")).lower() == name.lower():
-            t = side.stat().st_mtime
-            if best is None or t > best[0]:
-                best = (t, tf)
-    return best[1] if best else None
+def find_detector(name: str, zoo: bool = True) -> Path | None:
+    """The checkpoint of detector ``name``: the newest you trained, else (``zoo``) the package's zoo entry
+    (``name`` may also be a zoo entry's own name); None when there is neither."""
+    found = store.find("detector", name, zoo=zoo)
+    return found.checkpoint if found else None
 
 
 def load_detector(name: str, checkpoint: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    """Detector ``name`` ready to score: from ``checkpoint`` (a file or a folder) when given, else from the
+    store (:func:`find_detector`).  ``name`` may be a zoo entry's name instead of a detector's."""
+    if name.lower() not in DETECTORS and checkpoint is None:
+        found = store.find("detector", name)
+        if found is not None:  # a zoo entry named by its own name
+            name, checkpoint = found.name, found.checkpoint
     cls = DETECTORS.get(name)
     if not cls.trainable:
         return cls(device=device)
     path = Path(checkpoint) if checkpoint else find_detector(name)
     if path is None:
-        raise CheckpointError(f"no trained {name!r} detector found; make one with: {train_hint(name)}")
+        raise CheckpointError(f"no trained {name!r} detector found and none is pretrained; make one with: "
+                              f"{train_hint(name)}")
     if path.is_dir():
         found = sorted(path.rglob("*" + TENSOR_SUFFIX), key=lambda p: p.stat().st_mtime)
         if not found:
             raise CheckpointError(f"{path} holds no detector checkpoint")
         path = found[-1]
     return cls.load(path, device=device)
+
+
+def _record(saved: Path, det: Detector, log) -> None:
+    """Enter a saved detector in the store's index (a read-only home leaves it unrecorded, with a note)."""
+    try:
+        store.record("detector", det.name, saved, store.summary(det.meta()) or None)
+    except MediatkError as e:
+        log(f"note: {saved} is not recorded in the model store ({e}); pass it to detect as {det.name}={saved}")
 
 
 # ----------------------------------------------------------------------------------------------- training data
@@ -266,8 +265,6 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
     if out is not None:
         path = Path(out) if Path(out).suffix == TENSOR_SUFFIX else Path(out) / f"{det.name}{TENSOR_SUFFIX}"
         saved = det.save(path)
-        append_jsonl(store_dir() / "index.jsonl", {"model": det.name, "path": str(saved.resolve()),
-                                                   "created": time.time()})
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         d, k = store_dir(det.name) / stamp, 1
@@ -275,4 +272,5 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
             k += 1
             d = store_dir(det.name) / f"{stamp}-{k}"
         saved = det.save(d / f"{det.name}{TENSOR_SUFFIX}")
+    _record(saved, det, log)
     return {"detector": det.name, "metrics": metrics, "counts": counts, "checkpoint": str(saved), "info": det.info}

@@ -52,7 +52,7 @@ class ForgeryConfig:
                       "convnext_tiny"] = opt("mobilenet_v3_small", "torchvision backbone")
     weights: str = opt("", "local ImageNet state dict (.safetensors) to start from; empty: from scratch")
     size: int = opt(112, "input side in pixels (crops are resized to it)")
-    steps: int = opt(2000, "optimisation steps")
+    steps: int = opt(1500, "optimisation steps")
     batch_size: int = opt(64, "minibatch size (half real, half fake)")
     lr: float = opt(2e-3, "peak AdamW learning rate (linear warm-up, cosine decay)")
     weight_decay: float = opt(0.05, "AdamW weight decay")

@@ -192,6 +192,10 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
         sources_tr["fake"], sources_te["fake"] = xr_tr[y_tr == 1], xr_te[y_te == 1]
         xr_tr, xr_te = xr_tr[y_tr == 0], xr_te[y_te == 0]
         groups_te = {"real": real_te.groups[y_te == 0], "fake": real_te.groups[y_te == 1]}
+        if hasattr(det, "set_validation"):  # selection/calibration on the set's own group-split val part
+            val = _images(real, "val", k * n_test, image_size, channels, seed)
+            x_val, y_val = val.tensor(), val.labels.numpy()
+            det.set_validation(x_val[y_val == 0], x_val[y_val == 1])
     for i, f in enumerate(fakes):
         key = Path(f).name or f"fake{i}"
         if gens[f] is not None:

@@ -216,3 +216,22 @@ def test_cli_bad_video_inputs(cli, shared_data, tmp_path, face_spectrum):
     assert summary["failed"] == 1 and summary["analysed"] == 1 and summary["exit_code"] == 1
     code, out, err = cli("detect", good, "--detector", "blink", "--sparse-fps", "0")
     assert code == 2 and "--sparse-fps" in err and "x>0" in err
+
+
+def test_a_fresh_install_detects_with_the_shipped_face_model(cli, shared_data, tmp_path, monkeypatch):
+    """Nothing trained: ``detect`` on a real DFDC fake finds the zoo's face-forgery model through the store,
+    runs it on the tracked face and gives a verdict that rests on it, with its evidence."""
+    monkeypatch.setenv("MEDIATK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MEDIATK_RUNS", str(tmp_path / "home" / "runs"))
+    clip = shared_data / "face-videos" / "fake" / "dfdc_abofeumbvv.mp4"
+    code, out, err = cli("detect", clip, "--json")
+    assert code == 0, err
+    res = json.loads(out.splitlines()[0])
+    assert res["status"] == "ok" and res["verdict"]["label"] in ("synthetic", "real")
+    ev = res["detectors"]["face-forgery"]
+    assert ev["status"] == "ok" and 0.0 <= ev["p_synthetic"] <= 1.0
+    assert len(ev["details"]["timeline"]) >= 4 and ev["details"]["drivers"]
+    assert "face-forgery" in res["verdict"]["rests_on"]
+    # the text form names the model the verdict rests on, and the untrained detectors on one line
+    code, out, _ = cli("detect", clip)
+    assert code == 0 and "rests on face-forgery" in out and out.count("not trained, so not used") == 1

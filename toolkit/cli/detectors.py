@@ -92,6 +92,17 @@ def _line(res: dict) -> str:
     return head + "".join(f"\n    {p}" for p in parts)
 
 
+def _echo_skipped(skipped: dict) -> None:
+    """Untrained detectors on one line (a fresh install has several); any other reason on its own line."""
+    untrained = sorted(n for n, s in skipped.items() if s["reason"] == "no trained checkpoint")
+    if untrained:
+        click.echo(f"not trained, so not used: {', '.join(untrained)} "
+                   "(train one with: mediatk train-detector NAME ...; see mediatk models NAME)")
+    for n, s in skipped.items():
+        if n not in untrained:
+            click.echo(f"skipped {n}: {s['reason']}; train it with: {s['train']}")
+
+
 @main.command("detect")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--detector", "detectors", multiple=True,
@@ -143,8 +154,7 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     run = Detection(dets, skipped, dev, threshold, out, vo, timeline=not no_timeline, explicit=bool(detectors),
                     face_config=faces)
     if not as_json and skipped:
-        for n, s in skipped.items():
-            click.echo(f"skipped {n}: {s['reason']}; train it with: {s['train']}")
+        _echo_skipped(skipped)
     statuses: Counter = Counter()
     labels: Counter = Counter()
     for f in files:

@@ -81,6 +81,25 @@ def test_results_have_every_field(arena_run):
     assert (out / "samples" / "dcgan_r1.png").is_file()
 
 
+def test_generators_train_and_evade_on_the_engine(arena_run):
+    """Each round's generator is a run of mediatk train's engine; evasion is the engine's penalty term."""
+    from mediatk.core.checkpoint import read_meta
+    from mediatk.core.runs import newest_checkpoint
+
+    out, res = arena_run
+    r0, r1 = (out / "generators" / "dcgan" / f"round{t}" for t in (0, 1))
+    assert json.loads((r0 / "config.json").read_text())["options"]["g_width"] == 16
+    cfg = json.loads((r1 / "config.json").read_text())
+    assert cfg["init"] == str(r0 / "checkpoints" / "last.safetensors") and cfg["limit"] == 256
+    meta = read_meta(r1 / "checkpoints" / "last.safetensors")
+    assert meta["penalties"] == [{"name": "evasion", "weight": 1.0}] and meta["evaded_against"] == ["cnn", "spectrum"]
+    last = res["evasion_logs"]["dcgan_r1"][-1]
+    assert last["step"] == 6 and last["evasion"] == pytest.approx((last["evasion_cnn"] + last["evasion_spectrum"]) / 2)
+    for g in ("dcgan", "vae"):  # the arena's small nets do not become the newest model of mediatk generate
+        ck = newest_checkpoint(g)
+        assert ck is None or out.resolve() not in ck.resolve().parents
+
+
 def test_fooling_rate_and_tpr_match_the_saved_detector(arena_run):
     """Round 0's fooled / TPR@1%FPR recomputed from the saved detector and fakes; AUC CIs bracket the AUC."""
     out, res = arena_run

@@ -88,18 +88,20 @@ class Arena:
                      ckpt_every=10**9, log_every=max(1, steps // log_parts), **kw)
 
     def _copy_generator(self, model: Any, g: str, t: int, meta: dict[str, Any]) -> None:
+        """Save ``model`` as round ``t``'s generator, with ``meta`` minus what the save itself writes (its
+        id among them: the source's id made the copy's sidecar disagree with its tensors)."""
         from mediatk.core.checkpoint import save_checkpoint
         from mediatk.core.runs import RunDir
 
-        run = RunDir(self.store.fresh_gen_dir(g, t))
-        save_checkpoint(run.ckpt("last"), {"model": model}, meta)
+        own = {k: v for k, v in meta.items() if k not in ("format", "id", "extra", "tensors", "versions", "path")}
+        save_checkpoint(RunDir(self.store.fresh_gen_dir(g, t)).ckpt("last"), {"model": model}, own)
 
     def train_generator(self, g: str) -> None:
-        """G_0: trained on the engine (as ``mediatk train`` does), or the ``--checkpoint`` given for it."""
+        """G_0: trained on the engine (as ``mediatk train`` does), or the ``--checkpoint`` (file or run) given."""
         if g in self.cfg.checkpoints:
-            from mediatk.generators.base import from_checkpoint
+            from mediatk.generators.sampling import load_model
 
-            model = from_checkpoint(self.cfg.checkpoints[g], expect_model=g)
+            model = load_model(g, self.cfg.checkpoints[g])
             self._copy_generator(model, g, 0, model.checkpoint_meta)
             return
         self._train(g, 0, self.b["gen_steps"], f"train:{g}", 10, options=self.cfg.generator_options.get(g, {}))

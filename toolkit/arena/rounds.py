@@ -125,7 +125,7 @@ class Arena:
 
     def sample_fakes(self, g: str, t: int) -> None:
         from mediatk.generators.sampling import sample_images
-        from mediatk.media import save_grid
+        from mediatk.media.draw import save_grid
 
         model = self.load_generator(g, t)
         gen = torch.Generator().manual_seed(stage_seed(self.cfg.seed, f"fakes:{g}:{t}"))

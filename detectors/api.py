@@ -101,22 +101,12 @@ def _generator_checkpoint(spec: str) -> Path | None:
 @torch.no_grad()
 def sample_generator(path: Path, n: int, seed: int, device: Any) -> torch.Tensor:
     from mediatk.generators import from_checkpoint
+    from mediatk.generators.sampling import sample_images
 
     model = from_checkpoint(path, device=device)
     if not model.can_sample:
         raise ConfigError(f"{path} holds a {model.name!r} model, which cannot sample fakes")
-    gen = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, 256):
-        k = min(256, n - i)
-        noise = model.sample_noise(k, gen)
-        cond = None
-        if model.cond_dim:
-            if not hasattr(model, "random_condition"):
-                raise ConfigError(f"{model.name} is conditional; sample its fakes yourself and pass a folder")
-            cond = model.random_condition(k, gen)
-        out.append(model.sample(k, cond=cond, noise=noise).float().cpu().clamp(-1, 1))
-    return torch.cat(out)
+    return sample_images(model, n, torch.Generator().manual_seed(seed))
 
 
 def _images(spec: str, split: str, n: int, size: int | None, channels: int | None, seed: int):

@@ -4,7 +4,8 @@
 an optional exponential moving average (EMA) of the weights, gradient clipping, a NaN/Inf guard, atomic
 checkpoints every N steps and at the end, exact resumption (optimiser state, step, data position and RNG
 state are all in the checkpoint), a progress bar with live losses, ``metrics.jsonl``, sample grids from
-fixed inputs, a periodic evaluation hook with a best-checkpoint rule, and data parallelism when started
+fixed inputs, a periodic evaluation hook with a best-checkpoint rule, extra loss terms on generated images
+(:class:`GeneratorPenalty`, e.g. the arena's evasion of detectors), and data parallelism when started
 under ``torchrun`` (gradients are averaged across ranks after each backward pass; gloo on CPU, NCCL on
 CUDA; rank 0 writes).
 
@@ -30,7 +31,7 @@ from mediatk.core.checkpoint import load_checkpoint, load_into, save_checkpoint
 from mediatk.core.errors import ConfigError, TrainingError
 from mediatk.core.runs import RunDir
 from mediatk.core.runtime import Precision, flush_denormals, resolve_device, seed_everything
-from mediatk.generators.base import Generator, StepContext
+from mediatk.generators.base import Generator, StepContext, Update
 
 # ---------------------------------------------------------------------------------------------------------
 # data feeds
@@ -147,6 +148,55 @@ class TrainResult:
     selection: dict[str, Any] | None = None
 
 
+@dataclass
+class GeneratorPenalty:
+    """An extra loss term on generated images, added to the update of the model's generator optimiser.
+
+    At each training step, when the model yields its update for ``model.generator_optimizer``, the engine
+    draws ``model.sample(batch_size)`` (with gradients, from the training RNG) and adds ``weight * term`` to
+    that update's loss before backward.  ``fn(images)`` returns the term, or a dict of named parts whose mean
+    is the term.  The term is logged (unweighted) as ``name`` and each part as ``name_part``.  A penalty holds
+    no state, so a resumed run with the same penalties equals an uninterrupted one.  The model's own
+    ``training_step`` is never changed: the arena's evasion of frozen detectors is one such penalty.
+    """
+
+    name: str
+    fn: Callable[[torch.Tensor], torch.Tensor | dict[str, torch.Tensor]]
+    weight: float = 1.0
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight}
+
+
+def check_penalties(model: Generator, penalties: list[GeneratorPenalty] | tuple[GeneratorPenalty, ...]) -> None:
+    """ConfigError when ``model`` cannot take penalties on its samples, or two penalties share a name."""
+    if not penalties:
+        return
+    if not model.can_sample or model.offline:
+        raise ConfigError(f"{model.name} does not sample images by gradient training; a loss on its samples "
+                          "does not apply")
+    names = [p.name for p in penalties]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"penalty names must differ: {', '.join(names)}")
+
+
+def _with_penalties(model: Generator, upd: Update, penalties: list[GeneratorPenalty] | tuple[GeneratorPenalty, ...],
+                    n: int) -> Update:
+    """``upd`` with every penalty added when it is the generator optimiser's update (one sample batch for all)."""
+    if not penalties or upd.optimizer != model.generator_optimizer:
+        return upd
+    x = model.sample(n)
+    loss, logs = upd.loss, dict(upd.logs)
+    for p in penalties:
+        out = p.fn(x)
+        parts = out if isinstance(out, dict) else {}
+        term = torch.stack(list(parts.values())).mean() if parts else out
+        loss = loss + p.weight * term
+        logs[p.name] = term.detach()
+        logs.update({f"{p.name}_{k}": v.detach() for k, v in parts.items()})
+    return Update(upd.optimizer, loss, logs)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # helpers
 
@@ -231,7 +281,8 @@ def check_selection(evaluator: Any, best_metric: str | None) -> None:
 
 def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainConfig,
         resume: str | Path | None = None,
-        evaluator: Callable[[Generator, int], dict[str, float]] | None = None) -> TrainResult:
+        evaluator: Callable[[Generator, int], dict[str, float]] | None = None,
+        penalties: list[GeneratorPenalty] | tuple[GeneratorPenalty, ...] = ()) -> TrainResult:
     """Train ``model`` on ``feed`` for ``tc.steps`` steps (total, counting resumed ones).
 
     ``run=None`` trains in memory only (no checkpoints, samples or metrics files): how detectors train the
@@ -240,8 +291,12 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
     With ``tc.best_metric`` the evaluator chooses ``checkpoints/best``; an evaluator that says it reads the
     test split (``evaluator.split == "test"``) is refused for that, since the chosen checkpoint's test figure
     would then be biased upwards.  Selection uses a validation split; reports use test.
+
+    ``penalties``: extra loss terms on generated images (:class:`GeneratorPenalty`), recorded by name and
+    weight in every checkpoint.
     """
     check_selection(evaluator, tc.best_metric)
+    check_penalties(model, penalties)
     selected_on = getattr(evaluator, "split", None)
     world, rank, local = _dist_info()
     device = resolve_device(tc.device)
@@ -263,6 +318,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         return _fit_offline(model, feed, run, tc, t_start)
 
     optimizers = model.configure_optimizers()
+    if penalties and model.generator_optimizer not in optimizers:
+        raise ConfigError(f"{model.name} has no optimiser {model.generator_optimizer!r} to add penalties to")
     ema = EMA(model, tc.ema) if tc.ema else None
     step, best_value, best_step = 0, None, None
     best_path: Path | None = None
@@ -295,7 +352,8 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
     def meta(step_: int, logs: dict[str, float]) -> dict[str, Any]:
         return {"model": model.name, "spec": model.spec(), "step": step_, "seed": tc.seed,
                 "image_size": model.image_shape[-1], "metrics": logs,
-                "train": {k: v for k, v in asdict(tc).items() if k != "extra_meta"}, **tc.extra_meta}
+                "train": {k: v for k, v in asdict(tc).items() if k != "extra_meta"}, **tc.extra_meta,
+                **({"penalties": [p.describe() for p in penalties]} if penalties else {})}
 
     def save(tag: str, logs: dict[str, float]) -> Path:
         modules: dict[str, Any] = {"model": model}
@@ -358,7 +416,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         while True:
             with precision.autocast(device):
                 try:
-                    upd = next(it)
+                    upd = _with_penalties(model, next(it), penalties, batch[0].shape[0])
                 except StopIteration:
                     break
             loss = upd.loss.float()

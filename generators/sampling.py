@@ -1,11 +1,14 @@
 """Using trained generators: sample grids, latent interpolation, reconstructions, translations.
 
-The Python API behind ``mediatk generate`` and ``mediatk reconstruct``.
+The Python API behind ``mediatk generate`` and ``mediatk reconstruct``, and :func:`sample_images`, the one
+batched sampling loop that ``generate``, FID/quality, detector training on a generator's fakes and the arena
+all draw their samples from.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +78,52 @@ def build_condition(model: Generator, n: int, label: int | None, attrs: dict[str
     return model.condition_vector(labels)
 
 
+#: images per forward pass when sampling many (bounds memory; the noise drawn does not depend on it)
+SAMPLE_BATCH = 256
+
+Condition = torch.Tensor | Callable[[int, torch.Generator], torch.Tensor | None] | None
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device a model's weights live on (CPU for a model without any)."""
+    t = next(iter(model.parameters()), None)
+    if t is None:
+        t = next(iter(model.buffers()), None)
+    return t.device if t is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def sample_images(model: Generator, n: int, gen: torch.Generator, cond: Condition = None,
+                  batch_size: int = SAMPLE_BATCH) -> torch.Tensor:
+    """``n`` images from ``model``'s prior as float CPU tensors in [-1, 1], in batches of ``batch_size``.
+
+    For each batch the noise is drawn from ``gen`` (on the CPU, so a seed gives the same images on any
+    device), then the batch's condition: rows of ``cond`` when it is a tensor (one row per image), what
+    ``cond(k, gen)`` returns when it is a function, and for a conditional model given nothing, its
+    ``random_condition``.  Drawing all the noise at once gives the same numbers as batch by batch.
+    """
+    if not model.can_sample:
+        raise ConfigError(f"{model.name} does not sample from a prior")
+    dev = model_device(model)
+    out = []
+    for i in range(0, n, batch_size):
+        k = min(batch_size, n - i)
+        noise = model.sample_noise(k, gen)
+        if isinstance(cond, torch.Tensor):
+            c = cond[i:i + k]
+        elif cond is not None:
+            c = cond(k, gen)
+        elif model.cond_dim:
+            if not hasattr(model, "random_condition"):
+                raise ConfigError(f"{model.name} is conditional and draws no random condition; sample its images "
+                                  "yourself (e.g. mediatk generate --label K) and pass a folder")
+            c = model.random_condition(k, gen)
+        else:
+            c = None
+        out.append(model.sample(k, cond=c.to(dev) if c is not None else None, noise=noise.to(dev)).float().cpu())
+    return torch.cat(out).clamp(-1, 1)
+
+
 @dataclass
 class GenerateResult:
     images: torch.Tensor
@@ -138,9 +187,16 @@ def generate(model_name: str, checkpoint: str | os.PathLike | None = None, n: in
         if not model.can_sample:
             hint = "use mediatk reconstruct" if model.can_reconstruct else "it only translates (--input)"
             raise ConfigError(f"{model.name} does not sample from a prior; {hint}")
-        noise = model.sample_noise(n, gen)
-        cond = build_condition(model, n, label, want, gen)
-        images = model.sample(n, cond=cond.to(dev) if cond is not None else None, noise=noise.to(dev))
+        conds: list[torch.Tensor] = []
+
+        def condition(k: int, g: torch.Generator) -> torch.Tensor | None:
+            c = build_condition(model, k, label, want, g)
+            if c is not None:
+                conds.append(c)
+            return c
+
+        images = sample_images(model, n, gen, cond=condition)
+        return GenerateResult(images, torch.cat(conds) if conds else None, ckpt, {"n": len(images)})
     return GenerateResult(images.float().clamp(-1, 1).cpu(), cond, ckpt, {"n": len(images)})
 
 

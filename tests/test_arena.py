@@ -81,6 +81,50 @@ def test_results_have_every_field(arena_run):
     assert (out / "samples" / "dcgan_r1.png").is_file()
 
 
+def test_generators_train_and_evade_on_the_engine(arena_run):
+    """Each round's generator is a run of mediatk train's engine; evasion is the engine's penalty term."""
+    from mediatk.core.checkpoint import read_meta
+    from mediatk.core.runs import newest_checkpoint
+
+    out, res = arena_run
+    r0, r1 = (out / "generators" / "dcgan" / f"round{t}" for t in (0, 1))
+    assert json.loads((r0 / "config.json").read_text())["options"]["g_width"] == 16
+    cfg = json.loads((r1 / "config.json").read_text())
+    assert cfg["init"] == str(r0 / "checkpoints" / "last.safetensors") and cfg["limit"] == 256
+    meta = read_meta(r1 / "checkpoints" / "last.safetensors")
+    assert meta["penalties"] == [{"name": "evasion", "weight": 1.0}] and meta["evaded_against"] == ["cnn", "spectrum"]
+    last = res["evasion_logs"]["dcgan_r1"][-1]
+    assert last["step"] == 6 and last["evasion"] == pytest.approx((last["evasion_cnn"] + last["evasion_spectrum"]) / 2)
+    for g in ("dcgan", "vae"):  # the arena's small nets do not become the newest model of mediatk generate
+        ck = newest_checkpoint(g)
+        assert ck is None or out.resolve() not in ck.resolve().parents
+
+
+def test_start_from_a_checkpoint_and_evade_by_post_processing(arena_run, tmp_path):
+    """``--checkpoint vae=RUNDIR`` and ``--evasion post`` copy generators (the copies once failed to load:
+    they kept the source's save id, so their sidecar disagreed with their tensors)."""
+    out, _ = arena_run
+    src = out / "generators" / "vae" / "round0"
+    cfg = tiny(tmp_path / "p", generators=["vae"], detectors=["spectrum"], evasion="post", cross=False,
+               robustness=False, checkpoints={"vae": str(src)})
+    res = run_arena(cfg, echo=lambda s: None)
+    assert res["quality"]["vae_r1"]["fid"] == res["quality"]["vae_r0"]["fid"]  # post-only: the same generator
+    # round 1's fakes: the one sampler's draws from the copied vae, spectrally matched to the real train images
+    from mediatk.arena import stage_seed
+    from mediatk.arena.evasion import post_process
+    from mediatk.datasets import load_images
+    from mediatk.generators import from_checkpoint
+    from mediatk.generators.sampling import sample_images
+
+    vae = from_checkpoint(tmp_path / "p" / "generators" / "vae" / "round1" / "checkpoints" / "last.safetensors")
+    gen = torch.Generator().manual_seed(stage_seed(0, "fakes:vae:1"))
+    sample_images(vae, 256, gen)  # the train split's fakes come first
+    real = load_images("fashion-mnist", split="train", limit=256, image_size=32, seed=0).tensor()
+    want = post_process(sample_images(vae, 128, gen), real)
+    got = load_images_file(tmp_path / "p" / "fakes" / "vae_r1_test.safetensors")
+    assert (got - want.clamp(-1, 1)).abs().max() <= 1 / 127.5 + 1e-6  # stored as uint8
+
+
 def test_fooling_rate_and_tpr_match_the_saved_detector(arena_run):
     """Round 0's fooled / TPR@1%FPR recomputed from the saved detector and fakes; AUC CIs bracket the AUC."""
     out, res = arena_run

@@ -126,11 +126,12 @@ def _mkdir(path: Path, exist_ok: bool) -> bool:
     return True
 
 
-def new_run(model: str, out: str | os.PathLike | None = None, name: str | None = None) -> RunDir:
+def new_run(model: str, out: str | os.PathLike | None = None, name: str | None = None, index: bool = True) -> RunDir:
     """Create a fresh run directory (``out`` exactly when given), lock it, and record it in the store's index.
 
     ``out`` may be empty, hold other files, or hold a run that failed before its first checkpoint (then it
-    is started afresh); a run with a checkpoint is refused (resume it instead).
+    is started afresh); a run with a checkpoint is refused (resume it instead).  ``index=False`` leaves the
+    run out of the index (the arena's generators must not become "the newest dcgan" of ``mediatk generate``).
     """
     if out is not None:
         path = Path(out)
@@ -161,6 +162,8 @@ def new_run(model: str, out: str | os.PathLike | None = None, name: str | None =
     except BaseException:
         run.release()
         raise
+    if not index:
+        return run
     try:
         store.record("generator", model, path)
     except StorageError:

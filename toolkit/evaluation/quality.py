@@ -136,12 +136,11 @@ class QualityEvaluator:
     def extract(self, x: torch.Tensor, device: torch.device) -> np.ndarray:
         return embed(self.net.to(device).eval().features, x, device).numpy()
 
-    @torch.no_grad()
-    def _samples(self, model, n: int, cond: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
-        noise, dev, bs = model.sample_noise(n, gen), next(model.parameters()).device, 256
-        out = [model.sample(len(noise[i:i + bs]), cond=cond[i:i + bs].to(dev) if cond is not None else None,
-                            noise=noise[i:i + bs].to(dev)).float().cpu() for i in range(0, n, bs)]
-        return torch.cat(out).clamp(-1, 1)
+    @staticmethod
+    def _samples(model, n: int, cond: torch.Tensor | None, gen: torch.Generator) -> torch.Tensor:
+        from mediatk.generators.sampling import sample_images
+
+        return sample_images(model, n, gen, cond=cond)
 
     def _fid(self, out: dict[str, float], key: str, real: np.ndarray, fake: np.ndarray) -> None:
         """``key``, ``key_lo``, ``key_hi`` and the KID of generated features ``fake`` against ``real``."""

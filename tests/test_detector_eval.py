@@ -58,6 +58,8 @@ def test_results_json_names_command_counts_detector_and_seed(evaluated, trained)
                 assert lo <= m[k] <= hi, (r["dataset"], level, k)
             assert m["log_loss"] > 0 and m["threshold"] == 0.5
     assert _row(res, "dfdc-faces")["in_domain"] and not _row(res, "ffpp-crops")["in_domain"]
+    # ffpp-crops' test split has a handful of approximate-id blocks: its intervals come with a warning
+    assert [w.split(":")[0] for w in res["warnings"]] == ["ffpp-crops"] * 2 and "warning: ffpp-crops" in stdout
     assert "cnn-" in stdout and "on ffpp-crops (video)" in stdout and "NeuralTextures" in stdout
 
 
@@ -126,6 +128,33 @@ def test_reproduces_train_detector_held_out_figures(trained, tmp_path, cli):
     m = json.loads((tmp_path / "ev" / "results.json").read_text())["results"][0]["frame"]
     for k in ("n_real", "n_fake", "auc", "ap", "eer", "acc", "tpr_at_1pct_fpr", "auc_ci", "ap_ci"):
         assert m[k] == pytest.approx(held[k], abs=1e-12), k
+
+
+def test_a_video_column_names_the_videos_and_h264_encodes_each_as_a_clip(trained, tmp_path, shared_data):
+    """An extract-faces set names each crop's video: video level averages those crops, H.264 gets real clips."""
+    from mediatk.detectors.api import load_detector
+    from mediatk.evaluation.detection import EvalOptions, evaluate, load_crop_set
+
+    src = shared_data / "dfdc-faces"
+    rows = ["file,label,method,group,split,video,frame"]
+    for label in ("real", "fake"):
+        for i, f in enumerate(sorted((src / label).glob("*.jpg"))[:12]):       # 4 videos of 3 crops per class
+            shutil.copy(f, tmp_path / f"{label}{i}.jpg")
+            rows.append(f"{label}{i}.jpg,{label},{'original' if label == 'real' else 'swap'},g{i // 3},test,"
+                        f"{label}-v{i // 3},{i % 3}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    cs = load_crop_set(str(tmp_path), "test")
+    assert cs.counts()["videos"] == {"real": 4, "fake": 4} and "video column" in cs.video_unit
+    opts = EvalOptions(n_boot=50, robustness=True, levels={"h264": (40,)})
+    res = evaluate({"cnn": load_detector("cnn", trained[0])}, [str(tmp_path)], opts, log=lambda s: None)
+    r = res["results"][0]
+    s = load_detector("cnn", trained[0]).predict_proba(cs.ds.tensor())
+    means = [s[cs.video == v].mean() for v in range(8)]
+    from sklearn.metrics import roc_auc_score
+
+    assert r["video"]["auc"] == pytest.approx(roc_auc_score(cs.video_labels(), means), abs=1e-12)
+    assert r["video"]["n_real"] == 4 and r["frame"]["n_real"] == 12
+    assert r["robustness"]["h264"][0]["level"] == 40 and 0 <= r["robustness"]["h264"][0]["auc"] <= 1
 
 
 def test_bad_input_is_one_line_exit_2(trained, tmp_path, shared_data, cli):

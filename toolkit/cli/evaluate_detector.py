@@ -79,4 +79,6 @@ def evaluate_detector_cmd(detectors, checkpoints, data, split, limit, robustness
         for m in r["methods"]:
             click.echo(f"  {m['method']}: frame AUC {fmt_ci(m['frame']['auc'], m['frame']['auc_ci'])}, "
                        f"video AUC {fmt_ci(m['video']['auc'], m['video']['auc_ci'])}")
+    for w in res["warnings"]:
+        click.echo(f"warning: {w}")
     click.echo(f"wrote {outdir / 'results.json'} and {report}")

@@ -39,6 +39,8 @@ LEVELS: dict[str, tuple[float, ...]] = {"jpeg": (90, 70, 50, 30), "blur": (0.5, 
                                         "downscale": (1.5, 2.0, 3.0, 4.0), "h264": (23, 30, 37, 44)}
 ROC_POINTS = 200
 BATCH = 256
+#: below this many groups a group bootstrap says little (ffpp-crops' test split has 3 id blocks): warn
+FEW_GROUPS = 20
 
 
 @dataclass
@@ -113,14 +115,13 @@ def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed
         what = "no crops" if len(ds) == 0 else f"only {'fake' if labels[0] else 'real'} crops"
         raise DataError(f"the {split} split of {spec} holds {what}; evaluation needs real and fake crops")
     header, rows = read_csv_rows(path / "labels.csv")
-    if "video" in header:
-        fcol = pick_column(header, CROP_FILE_COLUMNS)
-        by_file = {path / r[fcol]: r["video"] for r in rows if r.get(fcol)}
-        keys = [f"video:{by_file[p]}" for p in ds.paths]
-        unit = "a video (labels.csv's video column)"
-    else:
-        keys = [f"{g}|{y}|{m}" for g, y, m in zip(ds.groups, labels, ds.methods, strict=True)]
-        unit = "the crops sharing group, label and method (the set names no videos)"
+    fcol, vcol = pick_column(header, CROP_FILE_COLUMNS), pick_column(header, ("video",))
+    by_file = {path / r[fcol]: r[vcol] for r in rows if r.get(fcol) and r.get(vcol)} if vcol else {}
+    # a crop whose row names no video joins the crops that share its group, label and method
+    keys = [f"video:{by_file[p]}" if p in by_file else f"{g}|{y}|{m}"
+            for p, g, y, m in zip(ds.paths, ds.groups, labels, ds.methods, strict=True)]
+    unit = ("a video (labels.csv's video column)" if by_file else
+            "the crops sharing group, label and method (the set names no videos)")
     video = np.unique(np.asarray(keys), return_inverse=True)[1]
     cs = CropSet(str(spec), path, ds, labels, np.asarray(ds.groups, dtype=str), np.asarray(ds.methods, dtype=str),
                  video, unit)
@@ -347,8 +348,15 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
                        "threshold": float(getattr(det, "threshold", 0.5))} for d, det in dets.items()],
         "datasets": [{"name": cs.name, "path": str(cs.path), "split": opts.split, "video_unit": cs.video_unit,
                       "counts": cs.counts()} for cs in sets],
-        "results": []}
+        "results": [], "warnings": []}
     for cs in sets:
+        n_groups, vc = len(np.unique(cs.groups)), cs.counts()["videos"]
+        if n_groups < FEW_GROUPS:
+            res["warnings"].append(f"{cs.name}: only {n_groups} groups in the {opts.split} split; intervals that "
+                                   "resample so few groups are unreliable")
+        if min(vc.values()) < FEW_GROUPS:
+            res["warnings"].append(f"{cs.name}: video level rests on {vc['real']} real and {vc['fake']} fake "
+                                   f"videos ({cs.video_unit})")
         log(f"{cs.name}: {len(cs.labels)} crops in {len(np.unique(cs.video))} videos, "
             f"{len(np.unique(cs.groups))} groups; {len(conds)} condition(s) x {len(dets)} detector(s)")
         scores = score_crops(dets, cs, conds, log)

@@ -227,6 +227,7 @@ code {{ font-size: 0.85em; }} img {{ max-width: 100%; }}
 limit {res['limit'] if res['limit'] is not None else 'none'}, wall time {res.get('seconds', 0):.0f} s.</p>
 <h2>Detectors</h2><ul>{dets}</ul>
 <h2>Test sets</h2><ul>{sets}</ul>
+{''.join(f'<p><b>Warning:</b> {html.escape(w)}</p>' for w in res.get('warnings', []))}
 <p>{html.escape(GUIDE)}</p>
 <h2>Summary</h2>
 {summary_html(res)}

@@ -63,12 +63,13 @@ def plot_roc(res: dict[str, Any], dataset: str, path: Path) -> Path:
     """Frame- and video-level ROC of every detector on one test set."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    rows = [r for r in res["results"] if r["dataset"] == dataset]
     for ax, level in zip(axes, ("frame", "video")):
-        for r in (r for r in res["results"] if r["dataset"] == dataset):
+        for r in rows:
             pts = r["roc"][level]
             ax.plot(pts["fpr"], pts["tpr"], label=f"{r['detector']} (AUC {r[level]['auc']:.3f})")
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_title(f"{dataset}: {level} level")
+        ax.set_title(f"{dataset}: {level} level ({rows[0][level]['n_real']} real / {rows[0][level]['n_fake']} fake)")
         ax.set_xlabel("false positive rate (real flagged)")
         ax.set_ylabel("true positive rate (fakes flagged)")
         ax.legend(fontsize=8, loc="lower right")
@@ -82,22 +83,25 @@ def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
         return None
     plt = _pyplot()
     kinds = [k for k in KIND_AXIS if any(k in r["robustness"] for r in runs)]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.6 * len(kinds), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.6), squeeze=False, sharey=True,
+                             layout="constrained")
     for ax, kind in zip(axes[0], kinds):
         for r in runs:
             pts = r["robustness"].get(kind, [])
             xs, ys = [p["level"] for p in pts], [p["auc"] for p in pts]
             err = [[p["auc"] - p["auc_ci"][0] for p in pts], [p["auc_ci"][1] - p["auc"] for p in pts]]
-            line = ax.errorbar(xs, ys, yerr=err, marker="o", capsize=2, label=f"{r['detector']} on {r['dataset']}")
+            line = ax.errorbar(xs, ys, yerr=err, marker="o", capsize=2, elinewidth=0.7, alpha=0.85,
+                               label=f"{r['detector']} on {r['dataset']}")
             ax.axhline(r["robustness"]["clean"]["auc"], color=line[0].get_color(), ls=":", lw=1)
         if kind == "jpeg":
             ax.invert_xaxis()
         ax.axhline(0.5, color="grey", lw=0.8, ls="--")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel(KIND_AXIS[kind])
-        ax.set_ylabel("frame AUC (dotted: clean)")
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.suptitle("Robustness: AUC of the perturbed crops")
+    axes[0][0].set_ylabel("frame AUC (95% CI)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
+    fig.suptitle("Robustness: AUC of the perturbed crops (dotted: clean AUC; dashed: chance)")
     return _png(fig, path)
 
 

@@ -178,3 +178,13 @@ def test_bad_input_is_one_line_exit_2(trained, tmp_path, shared_data, cli):
             args else cli("evaluate-detector", *args, "--device", "cpu")
         assert code == 2 and msg in err and err.startswith("mediatk: error:") and err.count("\n") == 1, (args, err)
     assert not (tmp_path / "x").exists() and (done / "results.json").read_text() == "{}"
+
+
+def test_h264_round_trip_keeps_shape_and_loses_more_at_higher_crf(shared_data):
+    from mediatk.datasets import load_images
+    from mediatk.media.perturb import apply, h264
+
+    x = load_images("dfdc-faces", split="test", limit=6, seed=0).tensor()[:, :, :223, :221]   # odd sides
+    errs = [float((h264(x, crf) - x).abs().mean()) for crf in (10, 30, 50)]
+    assert errs[0] < errs[1] < errs[2] and errs[0] < 0.03
+    assert apply(x, "h264", 30).shape == x.shape and h264(x[:, :1], 30).shape == (6, 1, 223, 221)

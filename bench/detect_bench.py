@@ -4,8 +4,8 @@ Per shared video (../shared/data/face-videos), in one process, side by side:
 
 * **pipeline**: ``mediatk detect`` with blink (eyestate) + two per-face detectors (``spectrum`` and ``cnn``
   trained on GENKI face crops, i.e. real per-face work): frames decoded once, 15 fps analysed for eye
-  state at native resolution (≤ 1920 px), MTCNN batched on 2 keyframes/s downscaled to 360 px, ONet tracking in between,
-  per-face detectors on the keyframes.
+  state at native resolution (≤ 1920 px), MTCNN batched on 1 keyframe/s downscaled to 360 px, ONet tracking in between,
+  per-face detectors on 2 frames/s.
 * **naive**: the same detectors, but the full MTCNN on *every* frame at full resolution (one frame at a
   time), eye state and both per-face detectors on every frame.  On a slow CPU it runs on the first
   ``--naive-seconds`` of each clip only; its speed is then measured per second of video covered.
@@ -18,6 +18,8 @@ two peaks match.
 
     nice uv run python bench/detect_bench.py                      # CPU, writes bench/results/detect.md
     python bench/detect_bench.py --device cuda --naive-seconds 0   # on a GPU machine, full naive runs
+    nice uv run python bench/detect_bench.py --faces-only --only ffpp --skip-memory --out /tmp/faces.md
+                                                                   # per-face detectors only, the 720p clips
 """
 
 from __future__ import annotations
@@ -63,13 +65,13 @@ class PeakRSS:
         self.peak_mb = (self.peak - self.base) / 2 ** 20
 
 
-def setup_detectors(data: Path, device: str) -> dict[str, Path]:
-    """eyestate + face-crop spectrum and cnn in the model store (trained here when missing)."""
+def setup_detectors(data: Path, device: str, eyes: bool = True) -> dict[str, Path]:
+    """eyestate (unless not ``eyes``) + face-crop spectrum and cnn in the model store (trained here when missing)."""
     import torch.nn.functional as F
     from mediatk.datasets import load_images
     from mediatk.detectors import create, find_detector, train_detector
 
-    if find_detector("eyestate") is None:
+    if eyes and find_detector("eyestate") is None:
         train_detector("eyestate", data=str(data / "eyes-open-closed"), options=["--steps", "600"], device=device,
                        log=lambda s: None)
     out = {"eyestate": find_detector("eyestate")}
@@ -82,20 +84,22 @@ def setup_detectors(data: Path, device: str) -> dict[str, Path]:
     return out
 
 
-def load_all(ckpts: dict[str, Path], device: str):
+def load_all(ckpts: dict[str, Path], device: str, blink: bool = True):
     from mediatk.detectors import load
-    from mediatk.detectors.blink import BlinkDetector
+    from mediatk.detectors.blink import BlinkDetector, EyeOpenness
 
-    dets = {"blink": BlinkDetector(device=device)}
+    dets = {}
+    if blink:  # the eye model is loaded here: model loading is not part of the per-video figure
+        dets["blink"] = BlinkDetector(device=device, eyes=EyeOpenness(load(ckpts["eyestate"], device=device)))
     dets.update({n: load(p, device=device) for n, p in ckpts.items() if n != "eyestate"})
     return dets
 
 
 def run_pipeline(path: Path, dets, device: str, opts=None) -> dict:
-    from mediatk.detectors.api import Detection
+    from mediatk.detectors.inference import Detection
 
     run = Detection(dets, {}, device, video_options=opts, timeline=False)
-    run.finder(), run.eyes()  # model loading is not part of the per-video figure
+    run.finder()  # model loading is not part of the per-video figure
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         res = run.run(path)
@@ -104,7 +108,8 @@ def run_pipeline(path: Path, dets, device: str, opts=None) -> dict:
         raise RuntimeError(res["error"])
     return {"wall": wall, "read": res["frames"]["read"], "analysed": res["frames"]["analysed"],
             "duration": res["video"]["duration"], "rtf": res["video"]["duration"] / wall, "peak_mb": mem.peak_mb,
-            "blink": res["blink"]["status"], "faces": res["faces"]["fraction"]}
+            "blink": res["detectors"].get("blink", {}).get("details", {}).get("finding"),
+            "faces": res["faces"]["fraction"]}
 
 
 def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads: int) -> dict:
@@ -113,13 +118,13 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
     import torch
     from mediatk.detectors import find_detector, load
     from mediatk.detectors.blink import EyeOpenness
+    from mediatk.detectors.face_scores import detector_input
     from mediatk.detectors.faces import FaceFinder, FaceTracker, plausible_eyes
-    from mediatk.detectors.video import detector_input
-    from mediatk.media import VideoReader
+    from mediatk.media.video import VideoReader
 
     torch.set_num_threads(threads)
     finder = FaceFinder(device, detect_side=None, min_face_frac=0.0)
-    eyes = EyeOpenness(load(find_detector("eyestate"), device=device))
+    eyes = EyeOpenness(load(find_detector("eyestate"), device=device)) if "blink" in dets else None
     track = FaceTracker(min_prob=0.8)
     per_face = {n: d for n, d in dets.items() if n != "blink"}
     reader = VideoReader(path, end=max_seconds or None)
@@ -129,7 +134,7 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
         for fr in reader:
             face = track.choose(finder.detect([fr.image])[0])
             if face is not None:
-                if plausible_eyes(face):
+                if eyes is not None and plausible_eyes(face):
                     eyes.batch([cv2.cvtColor(fr.image, cv2.COLOR_RGB2GRAY)], [face])
                 for det in per_face.values():
                     det.predict_proba(detector_input(det, fr.image, face)[None])
@@ -140,7 +145,7 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
 
 
 def loop_video(src: Path, dst: Path, times: int) -> None:
-    from mediatk.media import VideoReader, VideoWriter
+    from mediatk.media.video import VideoReader, VideoWriter
 
     info = VideoReader(src).info
     with VideoWriter(dst, info.fps) as w:
@@ -160,7 +165,7 @@ def child_main(path: str, device: str) -> None:
     from mediatk.detectors import find_detector, load
     from mediatk.detectors.blink import BlinkDetector
 
-    dets = {"blink": BlinkDetector(device=device)}
+    dets = {} if os.environ.get("BENCH_FACES_ONLY") else {"blink": BlinkDetector(device=device)}
     for n in ("spectrum", "cnn"):
         ck = os.environ.get(f"BENCH_{n.upper()}")
         if ck:
@@ -179,6 +184,10 @@ def main() -> None:
     ap.add_argument("--naive-seconds", type=float, default=2.0, help="naive on the first S s of each clip (0: all)")
     ap.add_argument("--long-clip", default="real/hdtf_RD_Radio2_000.mp4")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "detect.md"))
+    ap.add_argument("--faces-only", action="store_true",
+                    help="per-face detectors only (no blink) in both the pipeline and the naive reference")
+    ap.add_argument("--only", default="", help="only the clips whose path contains this text")
+    ap.add_argument("--skip-memory", action="store_true", help="skip the memory-vs-length runs")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     os.environ.setdefault("MEDIATK_HOME", tempfile.mkdtemp(prefix="mediatk-bench-"))
@@ -193,12 +202,12 @@ def main() -> None:
     dev = str(resolve_device(a.device))
     data = Path(a.data)
     t_setup = time.perf_counter()
-    ckpts = setup_detectors(data, dev)
-    dets = load_all(ckpts, dev)
+    ckpts = setup_detectors(data, dev, eyes=not a.faces_only)
+    dets = load_all(ckpts, dev, blink=not a.faces_only)
     print(f"detectors ready in {time.perf_counter() - t_setup:.1f}s", flush=True)
     from mediatk.datasets import load_videos
 
-    videos = list(load_videos(str(data / "face-videos")))
+    videos = [v for v in load_videos(str(data / "face-videos")) if a.only in str(v.path)]
     rows = []
     for it in videos:
         rel = it.path.relative_to(data / "face-videos")
@@ -210,7 +219,11 @@ def main() -> None:
               f"peak +{p['peak_mb']:.0f} MB) | naive {q['frames']} frames in {q['wall']:.1f}s ({q['rtf']:.2f}x) | "
               f"{ratio:.1f}x", flush=True)
     os.environ["BENCH_SPECTRUM"], os.environ["BENCH_CNN"] = str(ckpts["spectrum"]), str(ckpts["cnn"])
+    if a.faces_only:
+        os.environ["BENCH_FACES_ONLY"] = "1"
     src = data / "face-videos" / a.long_clip
+    if a.skip_memory:
+        return write_report(a, dev, describe_machine(torch.device(dev)), rows, src, None, None)
     with tempfile.TemporaryDirectory() as tmp:
         longer = Path(tmp) / "looped10.mp4"
         loop_video(src, longer, 10)
@@ -236,9 +249,12 @@ def write_report(a, dev, machine, rows, src, short, long_) -> None:
              f"{machine['cpu_count']} CPUs, {machine['platform']}{gpu}; load average at the end "
              f"{os.getloadavg()[0]:.1f}  ")
     L += [f"Date: {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    L.append("Pipeline: blink (eyestate) + spectrum + cnn on face crops; 15 fps eye state on frames at native "
-             "resolution (<= 1920 px), MTCNN on 2 keyframes/s at 360 px (batched), ONet tracking in between.  Naive: "
-             f"full MTCNN on every full-resolution frame, eyes + both detectors on every frame{part}.  Ratio = naive "
+    what = ("spectrum + cnn on face crops (face-scores, 2 faces/s); frames decoded at 2/s, MTCNN on 1/s at 360 px "
+            "(batched), ONet tracking in between" if a.faces_only else "blink (eyestate) + spectrum + cnn on face "
+            "crops; 15 fps eye state on frames at native resolution (<= 1920 px), MTCNN on 1 keyframe/s at 360 px (batched), ONet tracking in "
+            "between")
+    L.append(f"Pipeline: {what}.  Naive: full MTCNN on every full-resolution frame, "
+             f"{'both detectors' if a.faces_only else 'eyes + both detectors'} on every frame{part}.  Ratio = naive "
              "seconds per video second / pipeline seconds per video second.  'peak mem' = RSS above the level before "
              "that run, in one long-lived process (the allocator reuses earlier memory, so only the first run shows "
              "the working set); the fresh-process figures below are the clean memory measurement.")
@@ -251,6 +267,10 @@ def write_report(a, dev, machine, rows, src, short, long_) -> None:
                  f"{q['wall']:.2f} | {q['rtf']:.2f} | {q['peak_mb']:.0f} | {ratio:.1f}x |")
     L += ["", (f"Total: {tot_d:.1f} s of video in {tot_p:.1f} s = **{tot_d / tot_p:.2f}x real time**; naive "
           f"{1 / naive_rate:.2f}x real time; pipeline **{naive_rate / (tot_p / tot_d):.1f}x faster** than naive.")]
+    if short is None:
+        write_text(a.out, "\n".join(L) + "\n")
+        print("\n".join(L))
+        return
     L += ["", "Memory vs length (fresh process each, ru_maxrss, whole process incl. models):", "",
           "| clip | duration (s) | frames read | wall (s) | real-time factor | peak RSS (MB) |",
           "|---|---|---|---|---|---|"]

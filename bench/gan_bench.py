@@ -52,7 +52,7 @@ from mediatk.evaluation.quality import QualityEvaluator
 from mediatk.generators import from_checkpoint
 from mediatk.generators.engine import Feed, TrainConfig, fit
 from mediatk.generators.gan_nets import init_dcgan, spatial_plan
-from mediatk.media import save_grid
+from mediatk.media.draw import save_grid
 from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"

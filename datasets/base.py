@@ -1,10 +1,9 @@
 """The containers every dataset format returns, and the helpers the formats share.
 
-* :class:`ImageSet` — a ``torch.utils.data.Dataset`` of images.  Small sets (IDX, digits, CIFAR batches)
-  are decoded once into a uint8 ``N×H×W×C`` array; file-based sets (CelebA, image folders) keep a list of
-  paths and decode lazily, with a small in-memory cache.  Every item is ``(x, y)`` with ``x`` a float32
-  ``C×H×W`` tensor in ``[-1, 1]``.
+* :class:`~mediatk.datasets.imageset.ImageSet` (in ``imageset.py``) — a ``torch.utils.data.Dataset`` of
+  images; every item is ``(x, y)`` with ``x`` a float32 ``C×H×W`` tensor in ``[-1, 1]``.
 * :class:`VideoSet` / :class:`VideoItem` — a labelled list of video files (nothing is decoded here).
+* Fixed splits live in ``splits.py``; both are imported here, where the formats look for them.
 * :class:`Format` — what each registered format offers: ``recognise(path)``, ``load(path, **opts)``,
   ``counts(path)``.  Formats build a :class:`Listing` (what is in the requested split) and hand it to
   :func:`build_image_set`, which applies the options that are the same for every format (attribute
@@ -13,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,23 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from mediatk.core.errors import ConfigError, DataError, MediaError
-from torch.utils.data import Dataset
-
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
-VIDEO_EXTENSIONS = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
-SPLITS = ("train", "val", "test", "all")
-DEFAULT_TEST_FRACTION = 0.2
-# Share of the train split held out as ``val`` (for choosing checkpoints) where a set has no official val.
-VAL_FRACTION = 0.1
-# Mixed into every key :func:`fixed_split` hashes; changing it moves items between splits (and so would
-# invalidate every model and cache trained on a split), so never change it lightly.
-SPLIT_SALT = "mediatk-split-1"
-
-# Decoded images of a file-based set are kept in memory up to this many bytes (per ImageSet object).
-FILE_CACHE_BYTES = 256 * 2**20
+from mediatk.core.errors import ConfigError, DataError
+from mediatk.datasets.imageset import FILE_CACHE_BYTES, ImageSet  # noqa: F401 - the formats import them here
+from mediatk.datasets.splits import (  # noqa: F401 - the formats import them here
+    DEFAULT_TEST_FRACTION,
+    SPLIT_SALT,
+    SPLITS,
+    VAL_FRACTION,
+    carve_val,
+    carved_counts,
+    check_split,
+    check_test_fraction,
+    fixed_counts,
+    fixed_split,
+    index_keys,
+    path_keys,
+    split_sizes,
+)
+from mediatk.media.pixels import IMAGE_EXTS, VIDEO_EXTS
 
 # Formats by lower-case name, filled by the format modules at import (see ``register_format``).  The
 # public ``mediatk.core.registry.DATASETS`` holds the same objects; this module-level map lets the dataset code
@@ -60,11 +59,13 @@ def register_format(fmt: Format) -> Format:
 
 
 def is_image_file(p: Path) -> bool:
-    return p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    """An image suffix (:data:`mediatk.media.pixels.IMAGE_EXTS`) and not a hidden file."""
+    return p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")
 
 
 def is_video_file(p: Path) -> bool:
-    return p.suffix.lower() in VIDEO_EXTENSIONS and not p.name.startswith(".")
+    """A video suffix (:data:`mediatk.media.pixels.VIDEO_EXTS`) and not a hidden file."""
+    return p.suffix.lower() in VIDEO_EXTS and not p.name.startswith(".")
 
 
 def list_images(folder: Path, recursive: bool = True) -> list[Path]:
@@ -91,95 +92,6 @@ def has_images(folder: Path, recursive: bool = True) -> bool:
             return False
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
     return False
-
-
-def check_split(split: str, allowed: Sequence[str], where: str) -> str:
-    s = str(split).lower()
-    if s not in SPLITS or s not in allowed:
-        raise ConfigError(f"unknown split {split!r} for {where}; choose one of {', '.join(allowed)}")
-    return s
-
-
-def check_test_fraction(test_fraction: float) -> float:
-    tf = float(test_fraction)
-    if not 0.0 < tf < 1.0:
-        raise ConfigError(f"test_fraction must be between 0 and 1 (exclusive), got {test_fraction!r}")
-    return tf
-
-
-def _hash_order(keys: Sequence[str]) -> np.ndarray:
-    """Indices of ``keys`` sorted by a hash of each key: a shuffle that depends on nothing but the names."""
-    h = np.array([int.from_bytes(hashlib.blake2b(f"{SPLIT_SALT}/{k}".encode(), digest_size=8).digest(), "big")
-                  for k in keys], dtype=np.uint64)
-    return np.argsort(h, kind="stable")
-
-
-def split_sizes(n: int, test_fraction: float = DEFAULT_TEST_FRACTION) -> tuple[int, int, int]:
-    """``(train, val, test)`` sizes of :func:`fixed_split` for ``n`` items.
-
-    Test is ``round(n * test_fraction)`` (0 when ``test_fraction`` is 0: the set has an official test
-    split), val is ``VAL_FRACTION`` of the rest; each is at least 1 while it leaves train at least 1.
-    """
-    n_test = 0
-    if test_fraction:
-        n_test = round(n * check_test_fraction(test_fraction))
-        if n >= 2:
-            n_test = min(max(n_test, 1), n - 1)
-    pool = n - n_test
-    n_val = round(pool * VAL_FRACTION)
-    if pool >= 2:
-        n_val = min(max(n_val, 1), pool - 1)
-    return pool - n_val, n_val, n_test
-
-
-def fixed_split(keys: Sequence[str], split: str, test_fraction: float = DEFAULT_TEST_FRACTION) -> np.ndarray:
-    """Indices (sorted, i.e. in file order) of ``split`` for a set with no official split.
-
-    Items are ranked by a hash of their key (a file's path inside the set, or an index for sets that
-    never change, like ``digits``); the first ``test`` of the ranking are the test split, the next ``val``
-    the validation split, the rest train (sizes from :func:`split_sizes`).  The split therefore depends
-    only on the data, never on a command's ``--seed``, and adding a file moves at most a few items across
-    a boundary.  ``test_fraction=0`` carves only val out of an official train split (:func:`carve_val`).
-    """
-    n = len(keys)
-    if split == "all":
-        return np.arange(n)
-    _, n_val, n_test = split_sizes(n, test_fraction)
-    order = _hash_order(keys)
-    bounds = {"test": (0, n_test), "val": (n_test, n_test + n_val), "train": (n_test + n_val, n)}[split]
-    return np.sort(order[bounds[0]:bounds[1]])
-
-
-def carve_val(keys: Sequence[str], split: str) -> np.ndarray:
-    """Indices of ``train`` or ``val`` inside an official train split of items ``keys`` (val: 10 %)."""
-    return fixed_split(keys, split, test_fraction=0)
-
-
-def index_keys(n: int) -> list[str]:
-    """Keys for :func:`fixed_split` of a fixed set of ``n`` in-memory items (their positions)."""
-    return [str(i) for i in range(n)]
-
-
-def path_keys(paths: Sequence[Path], root: Path) -> list[str]:
-    """Keys for :func:`fixed_split` of image files: their paths relative to ``root``, with ``/``."""
-    out = []
-    for p in map(Path, paths):
-        try:
-            out.append(p.relative_to(root).as_posix())
-        except ValueError:  # a labels file may name a file outside the folder
-            out.append(p.as_posix())
-    return out
-
-
-def fixed_counts(n: int, test_fraction: float = DEFAULT_TEST_FRACTION) -> dict[str, int]:
-    train, val, test = split_sizes(n, test_fraction)
-    return {"train": train, "val": val, "test": test, "all": n}
-
-
-def carved_counts(n_train: int, n_test: int) -> dict[str, int]:
-    """Counts of a set with official train and test splits, val carved from train."""
-    train, val, _ = split_sizes(n_train, 0)
-    return {"train": train, "val": val, "test": n_test, "all": n_train + n_test}
 
 
 def read_csv_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -328,212 +240,6 @@ def build_image_set(listing: Listing, *, name: str, format: str, root: Path | No
 
 
 # ----------------------------------------------------------------------------------------------------
-# ImageSet
-# ----------------------------------------------------------------------------------------------------
-
-
-def _grey_to_rgb(a: np.ndarray) -> np.ndarray:
-    return np.repeat(a, 3, axis=-1)
-
-
-def _rgb_to_grey(a: np.ndarray) -> np.ndarray:
-    # ITU-R 601-2 luma, the same weights PIL uses for convert("L").
-    grey = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
-    return np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None]
-
-
-def _pil_mode_channels(mode: str) -> int:
-    return 1 if mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F") else 3
-
-
-class ImageSet(Dataset):
-    """A set of images with optional class labels or binary attributes.
-
-    ``ds[i]`` is ``(x, y)``: ``x`` a float32 ``C×H×W`` tensor in ``[-1, 1]``; ``y`` the int64 class label
-    when the set has labels and no attributes were selected, the float32 0/1 vector of the selected
-    attributes when ``attrs`` was given, else ``tensor(-1)``.
-
-    Attributes: ``name`` (the spec as given), ``format``, ``root``, ``split``, ``classes``, ``labels``
-    (LongTensor or None), ``attr_names`` and ``attrs`` (the selected attributes: a FloatTensor ``N×A`` of
-    0/1, or ``[]`` and None when ``attrs`` was not given, so ``attrs is not None`` means ``y`` is the
-    attribute vector), ``available_attrs`` (every attribute column the set has; CelebA only),
-    ``image_size`` (side after resizing;
-    the native side when not resized and the images are square, else None), ``size`` (``(H, W)`` of the
-    items, from the first image for file-based sets), ``channels``, ``paths`` (None for in-memory sets).
-
-    With ``image_size`` set, non-square images are centre-cropped to a square before resizing (bilinear,
-    antialiased), so faces keep their proportions.
-    """
-
-    def __init__(self, *, name: str, format: str, root: Path | None, split: str,
-                 array: np.ndarray | None = None, paths: Sequence[Path] | None = None,
-                 labels: np.ndarray | None = None, classes: Sequence[str] | None = None,
-                 attrs: np.ndarray | None = None, attr_names: Sequence[str] = (),
-                 available_attrs: Sequence[str] | None = None,
-                 image_size: int | None = None, channels: int | None = None):
-        if (array is None) == (paths is None):
-            raise ValueError("ImageSet needs exactly one of array or paths")
-        self.name = str(name)
-        self.format = format
-        self.root = Path(root) if root is not None else None
-        self.split = split
-        self._array = array
-        self.paths: list[Path] | None = [Path(p) for p in paths] if paths is not None else None
-        n = len(array) if array is not None else len(self.paths)
-        self.classes: list[str] | None = list(classes) if classes is not None else None
-        self.labels: torch.Tensor | None = (
-            torch.as_tensor(np.asarray(labels, dtype=np.int64)) if labels is not None else None)
-        self.attr_names: list[str] = list(attr_names)
-        self.attrs: torch.Tensor | None = (
-            torch.as_tensor(np.asarray(attrs, dtype=np.float32)) if attrs is not None else None)
-        self.available_attrs: list[str] = list(available_attrs if available_attrs is not None else attr_names)
-        self._cache: dict[int, np.ndarray] = {}
-        self._cache_bytes = 0
-
-        if array is not None:
-            native_h, native_w, native_c = array.shape[1], array.shape[2], array.shape[3]
-        else:
-            native_h, native_w, native_c = self._probe(self.paths[0])
-        self.native_channels = native_c
-        self.channels = channels or native_c
-        self._target = image_size
-        if image_size is not None:
-            self.size = (image_size, image_size)
-        else:
-            self.size = (native_h, native_w)
-        self.image_size: int | None = self.size[0] if self.size[0] == self.size[1] else None
-        self._n = n
-
-    # -- basic protocol ------------------------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return self._n
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(i, torch.Tensor):
-            i = int(i)
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError(f"index {i} out of range for {self._n} images")
-        x = self._to_float(torch.from_numpy(self._uint8(i)[None]))[0]
-        return x, self.target(i)
-
-    def target(self, i: int) -> torch.Tensor:
-        """``y`` of item ``i`` (see the class docstring)."""
-        if self.attrs is not None:
-            return self.attrs[i].clone()
-        if self.labels is not None:
-            return self.labels[i].clone()
-        return torch.tensor(-1)
-
-    def tensor(self, indices: Sequence[int] | np.ndarray | torch.Tensor | None = None) -> torch.Tensor:
-        """Images ``indices`` (default: all) stacked into a float32 ``N×C×H×W`` tensor in ``[-1, 1]``."""
-        if indices is None:
-            idx = np.arange(self._n)
-        else:
-            idx = np.asarray(indices.tolist() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
-            idx = np.where(idx < 0, idx + self._n, idx)
-            if idx.size and (idx.min() < 0 or idx.max() >= self._n):
-                raise IndexError(f"indices out of range for {self._n} images")
-        if self._array is not None:
-            # In-memory fast path: convert in chunks so a resize never holds two huge float copies.
-            chunks = []
-            for s in range(0, len(idx), 8192):
-                a = self._convert_channels(self._array[idx[s:s + 8192]])
-                chunks.append(self._to_float(torch.from_numpy(a)))
-            if not chunks:
-                return torch.empty(0, self.channels, *self.size)
-            return torch.cat(chunks)
-        items = [self._uint8(int(i)) for i in idx]
-        shapes = {a.shape for a in items}
-        if len(shapes) > 1:
-            a, b = sorted(shapes)[:2]
-            raise DataError(f"images in {self.root or self.name} differ in size ({a[1]}x{a[0]} and "
-                            f"{b[1]}x{b[0]}); pass image_size to resize them")
-        if not items:
-            return torch.empty(0, self.channels, *self.size)
-        return self._to_float(torch.from_numpy(np.stack(items)))
-
-    def info(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "format": self.format,
-            "root": str(self.root) if self.root is not None else None,
-            "split": self.split,
-            "n": self._n,
-            "image_size": self.image_size,
-            "channels": self.channels,
-            "classes": self.classes,
-            "attr_names": self.attr_names,
-            "available_attrs": self.available_attrs,
-        }
-
-    def __repr__(self) -> str:
-        h, w = self.size
-        extra = f", classes={len(self.classes)}" if self.classes else ""
-        extra += f", attrs={self.attr_names}" if self.attrs is not None else ""
-        return (f"ImageSet({self.name!r}, format={self.format}, split={self.split}, n={self._n}, "
-                f"{self.channels}x{h}x{w}{extra})")
-
-    # -- decoding ------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _probe(path: Path) -> tuple[int, int, int]:
-        from PIL import Image
-
-        try:
-            with Image.open(path) as im:
-                return im.height, im.width, _pil_mode_channels(im.mode)
-        except (OSError, ValueError) as e:
-            raise MediaError(f"cannot read image {path}: {e}") from None
-
-    def _convert_channels(self, a: np.ndarray) -> np.ndarray:
-        c = a.shape[-1]
-        if c == self.channels:
-            return a
-        return _grey_to_rgb(a) if self.channels == 3 else _rgb_to_grey(a)
-
-    def _uint8(self, i: int) -> np.ndarray:
-        """Item ``i`` as uint8 ``H×W×C`` with ``self.channels`` channels, at native size."""
-        if self._array is not None:
-            return self._convert_channels(self._array[i].copy())
-        cached = self._cache.get(i)
-        if cached is not None:
-            return cached
-        from PIL import Image
-
-        path = self.paths[i]
-        try:
-            with Image.open(path) as im:
-                im = im.convert("L" if self.channels == 1 else "RGB")
-                a = np.array(im, dtype=np.uint8)  # a writable copy (torch.from_numpy warns on read-only)
-        except (OSError, ValueError) as e:
-            raise MediaError(f"cannot read image {path}: {e}") from None
-        if a.ndim == 2:
-            a = a[..., None]
-        if self._cache_bytes + a.nbytes <= FILE_CACHE_BYTES:
-            self._cache[i] = a
-            self._cache_bytes += a.nbytes
-        return a
-
-    def _to_float(self, u8: torch.Tensor) -> torch.Tensor:
-        """uint8 ``N×H×W×C`` → float32 ``N×C×S×S`` in [-1, 1] (centre-crop + resize when asked)."""
-        x = u8.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
-        if self._target is None:
-            return x.contiguous()
-        h, w = x.shape[-2:]
-        if h != w:
-            s = min(h, w)
-            top, left = (h - s) // 2, (w - s) // 2
-            x = x[..., top:top + s, left:left + s]
-        if x.shape[-1] != self._target:
-            x = F.interpolate(x, size=(self._target, self._target), mode="bilinear", align_corners=False,
-                              antialias=x.shape[-1] > self._target).clamp_(-1.0, 1.0)
-        return x.contiguous()
-
-
-# ----------------------------------------------------------------------------------------------------
 # Videos
 # ----------------------------------------------------------------------------------------------------
 
@@ -548,7 +254,7 @@ class VideoItem:
 
 
 class VideoSet:
-    """A list of :class:`VideoItem` (videos are not opened here; see ``mediatk.media.probe_video``)."""
+    """A list of :class:`VideoItem` (videos are not opened here; see ``mediatk.media.video.probe_video``)."""
 
     def __init__(self, *, name: str, format: str, root: Path | None, items: Sequence[VideoItem]):
         self.name = str(name)

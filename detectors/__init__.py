@@ -1,9 +1,10 @@
 """Detectors of synthetic media (registered in :data:`mediatk.core.registry.DETECTORS`).
 
 Image detectors (P(synthetic) per image): ``cnn``, ``spectrum``, ``recon``, ``oneclass``, ``codes-svm``,
-``discriminator``.  Video: ``blink`` (eye-blink statistics from MTCNN landmarks + the ``eyestate``
-component).  The contract is in :mod:`.base`; training and detection (what the CLI calls) in :mod:`.api`;
-the streamed video pipeline in :mod:`.video`.
+``discriminator``.  Video detectors (the contract in :mod:`.stream`): ``blink`` (eye-blink statistics from
+MTCNN landmarks + the ``eyestate`` component) and ``face-scores`` (an image detector's per-face scores
+aggregated over the clip).  The image contract is in :mod:`.base`; training in :mod:`.api`; detection (what
+the CLI calls) in :mod:`.inference`, the streamed video pipeline in :mod:`.video`, the verdict in :mod:`.verdict`.
 
 >>> from mediatk.detectors import create, load
 >>> det = create("spectrum").fit(real, fake)          # doctest: +SKIP
@@ -13,15 +14,9 @@ the streamed video pipeline in :mod:`.video`.
 from __future__ import annotations
 
 from mediatk.core.registry import discover
-from mediatk.detectors.api import (
-    detect,
-    detect_paths,
-    find_detector,
-    load_detector,
-    store_dir,
-    train_detector,
-)
+from mediatk.detectors.api import find_detector, load_detector, store_dir, train_detector
 from mediatk.detectors.base import Detector, KernelHead, LinearHead, register
+from mediatk.detectors.inference import detect, detect_paths
 from mediatk.detectors.recon import ReconClassifier
 
 discover(__name__)  # every module here registers itself on import; _template.py shows what to write

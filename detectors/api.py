@@ -1,36 +1,32 @@
-"""Train and run detectors: the Python API behind ``mediatk train-detector`` and ``mediatk detect``.
+"""Train and store detectors: the Python API behind ``mediatk train-detector`` (``detect``: :mod:`.inference`).
 
-Trained detectors live in the model store, ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON);
-a checkpoint saved elsewhere with ``out=`` is recorded in ``$MEDIATK_HOME/detectors/index.jsonl``, so
-:func:`find_detector` (and ``detect``) finds the newest either way.  The ``--json`` result schema is in
-``docs/detect-json.md``.
+Trained detectors are saved to ``$MEDIATK_HOME/detectors/NAME/TIME/NAME.safetensors`` (+ JSON), or where
+``out=`` says, and recorded in the model store (:mod:`mediatk.core.store`, the one index shared with generator
+runs), so :func:`find_detector` (and ``detect``) finds the newest either way, else the package's zoo entry.
+The ``--json`` result schema is in ``docs/detect-json.md``.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from mediatk.core import store
 from mediatk.core.checkpoint import TENSOR_SUFFIX, read_meta
 from mediatk.core.errors import CheckpointError, ConfigError, DataError, MediatkError
-from mediatk.core.fileio import append_jsonl, read_jsonl
 from mediatk.core.registry import DETECTORS, GENERATORS
-from mediatk.core.runs import mediatk_home
 from mediatk.detectors.base import Detector, adapt
 
-SCHEMA = "mediatk.detect/1"
 TRAIN_HINTS = {
     "eyestate": "mediatk train-detector eyestate --data eyes-open-closed",
     "oneclass": "mediatk train-detector oneclass --real DATA",
     "discriminator": "mediatk train-detector discriminator --real DATA --fake GAN_RUNDIR",
 }
-VERDICT_RULE = ("mean P(synthetic) of the detectors that produced a score (blink votes 0.25 if typical, 0.75 if "
-                "too_few_blinks, nothing otherwise); synthetic if >= threshold")
 
 
 def train_hint(name: str) -> str:
@@ -40,45 +36,45 @@ def train_hint(name: str) -> str:
 # ----------------------------------------------------------------------------------------------- the store
 
 def store_dir(name: str | None = None) -> Path:
-    root = mediatk_home() / "detectors"
-    return root / name.lower() if name else root
+    """Where detectors trained without ``out=`` are saved: ``$MEDIATK_HOME/detectors[/NAME]``."""
+    return store.kind_root("detector", name)
 
 
-def find_detector(name: str) -> Path | None:
-    """The newest checkpoint of detector ``name`` in the store or the index, or None."""
-    cands = list(store_dir(name).rglob("*.json")) if store_dir(name).is_dir() else []
-    index = store_dir() / "index.jsonl"
-    if index.is_file():
-        cands += [Path(r["path"]).with_suffix(".json") for r in read_jsonl(index) if r.get("model") == name.lower()]
-    best: tuple[float, Path] | None = None
-    for side in cands:
-        tf = side.with_suffix(TENSOR_SUFFIX)
-        if not (side.is_file() and tf.is_file()):
-            continue
-        try:
-            meta = read_meta(side)
-        except CheckpointError:
-            continue
-        if meta.get("kind") == "detector" and str(meta.get("model", "")).lower() == name.lower():
-            t = side.stat().st_mtime
-            if best is None or t > best[0]:
-                best = (t, tf)
-    return best[1] if best else None
+def find_detector(name: str, zoo: bool = True) -> Path | None:
+    """The checkpoint of detector ``name``: the newest you trained, else (``zoo``) the package's zoo entry
+    (``name`` may also be a zoo entry's own name); None when there is neither."""
+    found = store.find("detector", name, zoo=zoo)
+    return found.checkpoint if found else None
 
 
 def load_detector(name: str, checkpoint: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    """Detector ``name`` ready to score: from ``checkpoint`` (a file or a folder) when given, else from the
+    store (:func:`find_detector`).  ``name`` may be a zoo entry's name instead of a detector's."""
+    if name.lower() not in DETECTORS and checkpoint is None:
+        found = store.find("detector", name)
+        if found is not None:  # a zoo entry named by its own name
+            name, checkpoint = found.name, found.checkpoint
     cls = DETECTORS.get(name)
     if not cls.trainable:
         return cls(device=device)
     path = Path(checkpoint) if checkpoint else find_detector(name)
     if path is None:
-        raise CheckpointError(f"no trained {name!r} detector found; make one with: {train_hint(name)}")
+        raise CheckpointError(f"no trained {name!r} detector found and none is pretrained; make one with: "
+                              f"{train_hint(name)}")
     if path.is_dir():
         found = sorted(path.rglob("*" + TENSOR_SUFFIX), key=lambda p: p.stat().st_mtime)
         if not found:
             raise CheckpointError(f"{path} holds no detector checkpoint")
         path = found[-1]
     return cls.load(path, device=device)
+
+
+def _record(saved: Path, det: Detector, log) -> None:
+    """Enter a saved detector in the store's index (a read-only home leaves it unrecorded, with a note)."""
+    try:
+        store.record("detector", det.name, saved, store.summary(det.meta()) or None)
+    except MediatkError as e:
+        log(f"note: {saved} is not recorded in the model store ({e}); pass it to detect as {det.name}={saved}")
 
 
 # ----------------------------------------------------------------------------------------------- training data
@@ -196,6 +192,10 @@ def train_detector(name: str, real: str | None = None, fake: Iterable[str] = (),
         sources_tr["fake"], sources_te["fake"] = xr_tr[y_tr == 1], xr_te[y_te == 1]
         xr_tr, xr_te = xr_tr[y_tr == 0], xr_te[y_te == 0]
         groups_te = {"real": real_te.groups[y_te == 0], "fake": real_te.groups[y_te == 1]}
+        if hasattr(det, "set_validation"):  # selection/calibration on the set's own group-split val part
+            val = _images(real, "val", k * n_test, image_size, channels, seed)
+            x_val, y_val = val.tensor(), val.labels.numpy()
+            det.set_validation(x_val[y_val == 0], x_val[y_val == 1])
     for i, f in enumerate(fakes):
         key = Path(f).name or f"fake{i}"
         if gens[f] is not None:
@@ -269,8 +269,6 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
     if out is not None:
         path = Path(out) if Path(out).suffix == TENSOR_SUFFIX else Path(out) / f"{det.name}{TENSOR_SUFFIX}"
         saved = det.save(path)
-        append_jsonl(store_dir() / "index.jsonl", {"model": det.name, "path": str(saved.resolve()),
-                                                   "created": time.time()})
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         d, k = store_dir(det.name) / stamp, 1
@@ -278,176 +276,5 @@ def _finish(det: Detector, out, metrics: dict, counts: dict, log) -> dict[str, A
             k += 1
             d = store_dir(det.name) / f"{stamp}-{k}"
         saved = det.save(d / f"{det.name}{TENSOR_SUFFIX}")
+    _record(saved, det, log)
     return {"detector": det.name, "metrics": metrics, "counts": counts, "checkpoint": str(saved), "info": det.info}
-
-
-# ----------------------------------------------------------------------------------------------- detection
-
-def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files as given; folders → their image and video files (recursive, sorted, hidden ones skipped)."""
-    from mediatk.media import is_image, is_video
-
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and (is_image(f) or is_video(f))
-                          and not any(part.startswith(".") for part in f.relative_to(p).parts))
-        else:
-            out.append(p)
-    return out
-
-
-def select_detectors(names: Iterable[str] | None, device: str) -> tuple[dict[str, Detector], dict[str, Any]]:
-    """Loaded detectors and skipped ones ({name: {reason, train}}).  ``NAME=PATH`` picks a checkpoint."""
-    parts = [p.strip().partition("=") for item in names or () for p in str(item).split(",") if p.strip()]
-    wanted = [(nm.strip().lower(), ck.strip() or None) for nm, _, ck in parts] if names else [
-        (e.name, None) for e in DETECTORS if e.obj.media in ("image", "video")]
-    loaded: dict[str, Detector] = {}
-    skipped: dict[str, Any] = {}
-    for nm, ck in wanted:
-        cls = DETECTORS.get(nm)
-        if cls.media == "component":
-            raise ConfigError(f"{nm} is a component of blink, not a detector of synthetic media")
-        if cls.trainable and ck is None and find_detector(nm) is None:
-            skipped[nm] = {"reason": "no trained checkpoint", "train": train_hint(nm)}
-            continue
-        loaded[nm] = load_detector(nm, ck, device)
-    return loaded, skipped
-
-
-def verdict(dets: dict[str, dict], blink: dict | None, threshold: float) -> dict[str, Any]:
-    votes = {n: d["p_synthetic"] for n, d in dets.items() if d.get("status") == "ok"}
-    if blink is not None and blink.get("p_synthetic") is not None:
-        votes["blink"] = blink["p_synthetic"]
-    p = float(np.mean(list(votes.values()))) if votes else None
-    label = "undecided" if p is None else ("synthetic" if p >= threshold else "real")
-    return {"label": label, "p_synthetic": None if p is None else round(p, 4), "threshold": threshold,
-            "rests_on": sorted(votes), "rule": VERDICT_RULE}
-
-
-class Detection:
-    """Runs the selected detectors over inputs; lazily builds MTCNN and the eye-openness model."""
-
-    def __init__(self, detectors: dict[str, Detector], skipped: dict[str, Any], device: str = "cpu",
-                 threshold: float = 0.5, out_dir: str | os.PathLike | None = None, video_options=None,
-                 timeline: bool = True, explicit: bool = True):
-        from mediatk.detectors.video import VideoOptions
-
-        self.dets, self.skipped, self.device, self.threshold = detectors, skipped, device, threshold
-        self.explicit = explicit  # False: the default set, where videos use face-crop detectors only
-        self.out_dir = Path(out_dir) if out_dir else None
-        self.vopts = video_options or VideoOptions()
-        self.vopts.timeline = timeline
-        self._finder = self._eyes = None
-
-    def finder(self):
-        from mediatk.detectors.faces import FaceFinder
-
-        if self._finder is None:
-            self._finder = FaceFinder(self.device, detect_side=self.vopts.detect_side)
-        return self._finder
-
-    def eyes(self):
-        from mediatk.detectors.blink import EyeOpenness
-
-        if self._eyes is None:
-            eyestate = load_detector("eyestate", device=self.device) if find_detector("eyestate") else None
-            self._eyes = EyeOpenness(eyestate, self.dets["blink"].cfg.eye_scale)
-        return self._eyes
-
-    def image_dets(self) -> dict[str, Detector]:
-        return {n: d for n, d in self.dets.items() if d.media == "image"}
-
-    def video_dets(self) -> tuple[dict[str, Detector], dict[str, Any]]:
-        """Per-face detectors for videos; by default only those trained on face crops (a detector trained on,
-        say, 28×28 garments says nothing about a video frame), others only when named with --detector."""
-        dets = self.image_dets()
-        if self.explicit:
-            return dets, {}
-        skip = {n: {"reason": "not trained on face crops; name it with --detector to score whole frames",
-                    "train": train_hint(n) + " --face-crops"} for n, d in dets.items() if not d.face_crops}
-        return {n: d for n, d in dets.items() if d.face_crops}, skip
-
-    def run(self, path: Path) -> dict[str, Any]:
-        from mediatk.media import is_video
-
-        t0 = time.perf_counter()
-        res: dict[str, Any] = {"schema": SCHEMA, "path": str(path), "kind": "video" if is_video(path) else "image",
-                               "status": "error", "error": None}
-        try:
-            res.update(self._video(path) if res["kind"] == "video" else self._image(path))
-        except Exception as e:  # noqa: BLE001 - one input's failure, whatever it is, must not stop a folder run
-            msg = " ".join(str(e).split())[:200]
-            res["error"] = msg if isinstance(e, MediatkError) else (
-                f"unexpected {type(e).__name__} while analysing it: {msg} (a mediatk bug; please report it)")
-            res["seconds"] = round(time.perf_counter() - t0, 3)
-            return res
-        res["skipped"] = {**self.skipped, **res.pop("_skipped", {})}
-        blink = res.get("blink")
-        res["verdict"] = v = verdict(res["detectors"], blink, self.threshold)
-        if v["label"] != "undecided":
-            res["status"] = "ok"
-        elif not self.dets or not (self.image_dets() or res["kind"] == "video"):
-            res["status"], res["error"] = "no_detector", "no trained detector for this kind of input"
-        elif any(d.get("status") == "no_face" for d in res["detectors"].values()) or (
-                blink is not None and blink.get("status") == "no_face"):
-            res["status"] = "no_face"
-        else:
-            res["status"] = "insufficient_evidence"
-        res.setdefault("seconds", round(time.perf_counter() - t0, 3))
-        return res
-
-    def _image(self, path: Path) -> dict[str, Any]:
-        from mediatk.detectors.faces import FaceTracker
-        from mediatk.detectors.video import detector_input
-        from mediatk.media import read_image
-
-        img = read_image(path)
-        dets = self.image_dets()
-        face = None
-        if any(d.face_crops for d in dets.values()):
-            face = FaceTracker(min_prob=0.9).choose(self.finder().detect([img])[0])
-        out: dict[str, Any] = {}
-        for name, det in dets.items():
-            base = {"checkpoint": str(det.checkpoint_path) if det.checkpoint_path else None,
-                    "input": "face crop" if det.face_crops else "whole image"}
-            x = detector_input(det, img, face)
-            if x is None:
-                out[name] = {**base, "status": "no_face", "p_synthetic": None}
-                continue
-            out[name] = {**base, "status": "ok", "p_synthetic": round(float(det.predict_proba(x[None])[0]), 4)}
-        return {"image": {"width": int(img.shape[1]), "height": int(img.shape[0])},
-                "face": face.to_json() if face is not None else None, "detectors": out}
-
-    def _video(self, path: Path) -> dict[str, Any]:
-        from mediatk.detectors.blink import BlinkConfig
-        from mediatk.detectors.video import VideoAnalysis
-
-        blink = self.dets.get("blink")
-        cfg = blink.cfg if blink is not None else BlinkConfig()
-        self.vopts.dense_fps = cfg.dense_fps if blink is not None else self.vopts.sparse_fps  # no eyes: keyframes only
-        eyes = self.eyes() if blink is not None else None
-        dets, skipped = self.video_dets()
-        va = VideoAnalysis(path, dets, self.finder(), eyes, cfg, self.vopts, self.out_dir)
-        return {**va.run(), "_skipped": skipped}
-
-
-def detect_paths(paths: Iterable[str | os.PathLike], detectors: Iterable[str] | None = None, device: str = "cpu",
-                 threshold: float = 0.5, out_dir: str | os.PathLike | None = None, video_options=None,
-                 timeline: bool = True) -> Iterator[dict[str, Any]]:
-    """Yield one result per input file (see docs/detect-json.md); folders are expanded."""
-    files = expand_inputs(paths)
-    if not files:
-        raise ConfigError("no input files (folders are searched for image and video files)")
-    dets, skipped = select_detectors(detectors, device)
-    if not dets:
-        hints = "; ".join(f"{n}: {s['train']}" for n, s in skipped.items())
-        raise ConfigError(f"no usable detector (none trained); {hints}")
-    run = Detection(dets, skipped, device, threshold, out_dir, video_options, timeline, explicit=bool(detectors))
-    for f in files:
-        yield run.run(f)
-
-
-def detect(path: str | os.PathLike, **kw: Any) -> dict[str, Any]:
-    """One input's result (a convenience over :func:`detect_paths`)."""
-    return next(iter(detect_paths([path], **kw)))

@@ -15,8 +15,11 @@ A detector is a class registered by name in :data:`mediatk.core.registry.DETECTO
 
 Attributes recorded in every checkpoint: ``image_size`` and ``channels`` (inputs are resized/converted to
 them), ``face_crops`` (True when trained on face crops: ``detect`` then crops faces with MTCNN first, a square
-of ``face_crop_scale`` × the MTCNN box) and
-``info`` (training data, counts, held-out metrics).
+of ``face_crop_scale`` × the MTCNN box), ``preprocess`` (the same as a
+:class:`~mediatk.media.pixels.Preprocess`: size, channels, resample rule, crop rule; what ``detect`` applies
+to a file, through the same functions the datasets use) and ``info`` (training data, counts, held-out
+metrics).  A checkpoint without ``preprocess`` (written before it existed) is read with the one resample rule
+and the crop rule its ``face_crops`` names.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from mediatk.core.errors import CheckpointError, ConfigError
 from mediatk.core.options import config_from_dict
 from mediatk.core.registry import DETECTORS
 from mediatk.core.runtime import resolve_device
+from mediatk.media import pixels
+from mediatk.media.pixels import Preprocess
 
 
 @dataclass
@@ -80,18 +85,9 @@ def as_batch(x: Any) -> torch.Tensor:
 
 
 def adapt(x: torch.Tensor, image_size: int | None, channels: int | None) -> torch.Tensor:
-    """Resize to ``image_size``² (bilinear, antialiased when shrinking) and convert to ``channels``."""
-    if channels is not None and x.shape[1] != channels:
-        if channels == 1:
-            w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-            x = (x[:, :3] * w).sum(1, keepdim=True)
-        else:
-            x = x[:, :1].repeat(1, channels, 1, 1)
-    if image_size is not None and tuple(x.shape[2:]) != (image_size, image_size):
-        shrink = x.shape[2] * x.shape[3] > image_size * image_size
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False,
-                          antialias=shrink).clamp(-1, 1)
-    return x
+    """A float batch to ``channels`` and ``image_size``² by the one pixel path (:func:`mediatk.media.pixels.adapt`:
+    luma or replication, centre square, bilinear antialiased when shrinking); differentiable."""
+    return pixels.adapt(x, image_size, channels)
 
 
 def split_sources(fake: Any) -> dict[str, torch.Tensor]:
@@ -260,7 +256,19 @@ class Detector:
         return self
 
     def prepare(self, x: Any) -> torch.Tensor:
+        """A batch of tensors as this detector's input: :func:`adapt` to its size and channels."""
         return adapt(as_batch(x), self.image_size, self.channels)
+
+    @property
+    def preprocess(self) -> Preprocess:
+        """How an image file becomes this detector's input (recorded in its checkpoint)."""
+        return Preprocess(size=self.image_size, channels=int(self.channels or 3),
+                          crop="face" if self.face_crops else "centre", face_scale=float(self.face_crop_scale))
+
+    def input_of(self, image: np.ndarray, face_box: Any = None) -> torch.Tensor | None:
+        """An ``H x W x 3`` uint8 image (a decoded file or a video frame) -> this detector's ``C x S x S``
+        input by its :attr:`preprocess`; None when it needs a face crop and ``face_box`` is None."""
+        return self.preprocess.apply(image, face_box)
 
     @torch.no_grad()
     def predict_proba(self, x: Any, batch_size: int = 512) -> np.ndarray:
@@ -280,7 +288,7 @@ class Detector:
     def meta(self) -> dict[str, Any]:
         return {"model": self.name, "kind": "detector", "config": dataclasses.asdict(self.cfg),
                 "image_size": self.image_size, "channels": self.channels, "face_crops": self.face_crops,
-                "face_crop_scale": self.face_crop_scale, "info": self.info}
+                "face_crop_scale": self.face_crop_scale, "preprocess": self.preprocess.to_dict(), "info": self.info}
 
     def save(self, path: str | Path) -> Path:
         if not self.fitted:
@@ -302,6 +310,10 @@ class Detector:
         det.channels = ckpt.meta.get("channels")
         det.face_crops = bool(ckpt.meta.get("face_crops", False))
         det.face_crop_scale = float(ckpt.meta.get("face_crop_scale", 1.2))
+        if ckpt.meta.get("preprocess") is not None:  # refuses a rule this version does not know
+            pre = Preprocess.from_dict(ckpt.meta["preprocess"])
+            det.image_size, det.channels = pre.size, pre.channels
+            det.face_crops, det.face_crop_scale = pre.crop == "face", pre.face_scale
         det.info = ckpt.meta.get("info", {})
         det._load_state(ckpt)
         det.fitted = True

@@ -30,14 +30,16 @@ being 17; Bentivoglio et al. 1997):
   means, and frequent blinking is not a known synthesis cue (it can also be eye-state errors), so this is
   reported but not counted against the video.
 
-For the combined verdict, ``typical`` votes P(synthetic) = 0.25, ``too_few_blinks`` 0.75, the others
-abstain.
+As a video detector (:mod:`.stream`) it returns ``ok`` evidence for ``typical`` (P(synthetic) = 0.25) and
+``too_few_blinks`` (0.75); every other finding is ``insufficient`` (it abstains).  The finding is in the
+evidence's details with the statistics.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -46,14 +48,15 @@ import torch
 from mediatk.core.errors import ConfigError
 from mediatk.core.options import opt
 from mediatk.detectors.base import Detector, register
-from mediatk.detectors.faces import Face, crop_square, eye_patches
+from mediatk.detectors.faces import Face, crop_square, eye_patches, plausible_eyes
+from mediatk.detectors.stream import TrackedFrame, VideoDetector, evidence
 
 HUMAN_RATES = {"reading": 4.5, "rest": 17.0, "conversation": 26.0}  # blinks/min, Bentivoglio et al. 1997
 
 
 @dataclass
 class BlinkConfig:
-    dense_fps: float = opt(15.0, "frames per second analysed for eye state")
+    fps: float = opt(15.0, "frames per second analysed for eye state")
     close_below: float = opt(0.35, "openness below this starts a closure")
     open_above: float = opt(0.6, "openness at or above this ends it (hysteresis)")
     min_blink_ms: float = opt(40.0, "shortest closure counted as a blink")
@@ -192,20 +195,40 @@ class EyeOpenness:
 
 @register("blink", "Video: blink rate and duration of the tracked face vs the human range (eyestate or Haar)",
           tags=("video",))
-class BlinkDetector(Detector):
-    """Not trained: it uses the newest ``eyestate`` checkpoint (or the Haar fallback)."""
+class BlinkDetector(VideoDetector):
+    """Not trained: it uses the newest ``eyestate`` checkpoint (or the Haar fallback), loaded on first use."""
 
     Config = BlinkConfig
-    media = "video"
-    trainable = False
 
-    def __init__(self, cfg: Any = None, device: str | torch.device = "cpu"):
+    def __init__(self, cfg: Any = None, device: str | torch.device = "cpu", eyes: EyeOpenness | None = None):
         super().__init__(cfg, device)
-        self.fitted = True
+        self.eyes = eyes
 
-    def _fit(self, real, fake) -> None:
-        raise ConfigError("blink is not trained; it uses an eyestate model: "
-                          "mediatk train-detector eyestate --data eyes-open-closed")
+    def start(self, info: Any, fps: float) -> None:
+        if self.eyes is None:
+            from mediatk.detectors.api import find_detector, load_detector
 
-    def _predict(self, x) -> np.ndarray:
-        raise ConfigError("blink works on videos (mediatk detect VIDEO), not on single images")
+            eyestate = load_detector("eyestate", device=self.device) if find_detector("eyestate") else None
+            self.eyes = EyeOpenness(eyestate, self.cfg.eye_scale)
+        self.counter = BlinkCounter(self.cfg, fps)
+
+    def update(self, frames: list[TrackedFrame]) -> dict[int, dict[str, Any]]:
+        idx = [i for i, f in enumerate(frames) if f.face is not None and plausible_eyes(f.face)]
+        openness: list[float | None] = [None] * len(frames)
+        for i, v in zip(idx, self.eyes.batch([frames[i].image for i in idx], [frames[i].face for i in idx])):
+            openness[i] = v
+        out: dict[int, dict[str, Any]] = {}
+        for f, o in zip(frames, openness):
+            blink = self.counter.add(f.t, o)
+            if o is not None:
+                out[f.index] = {"openness": round(o, 3), **({"blink": True} if blink else {})}
+        return out
+
+    def finish(self, prefix: Path | None = None) -> dict[str, Any]:
+        s = self.counter.summary(self.eyes.method)
+        s["eyestate_checkpoint"] = self.eyes.checkpoint
+        finding, p = s.pop("status"), s.pop("p_synthetic")
+        rate = f"{s['rate_per_min']:.1f}/min" if s.get("rate_per_min") is not None else "n/a"
+        summary = f"{s['blinks']} blinks in {s['seconds_with_face']:.1f} s ({rate}, {s['method']}): {finding.replace('_', ' ')}"
+        return evidence("ok" if p is not None else "insufficient", p, reason=s.pop("reason"), summary=summary,
+                        finding=finding, **s)

@@ -7,7 +7,8 @@ one linear logit.  P(synthetic) = σ(logit).
 Augmentation follows Wang et al. 2020 ("CNN-generated images are surprisingly easy to spot... for now"):
 each training image is, independently with probability ``aug_prob``, Gaussian-blurred with σ ~ U[0, 3]
 and, independently with probability ``aug_prob``, JPEG-compressed at quality q ~ U[30, 100].  This makes
-the detector robust to post-processing instead of keying on pristine pixels.
+the detector robust to post-processing instead of keying on pristine pixels.  Blur and JPEG are
+:mod:`mediatk.media.perturb`'s, the ones the robustness curves apply.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 import torch
 from mediatk.core.options import opt
 from mediatk.detectors.base import Detector, logits_of, register, sigmoid, train_binary
+from mediatk.media import perturb
 from torch import nn
 
 
@@ -68,7 +69,9 @@ class ResNetSmall(nn.Module):
 
 
 def blur_jpeg(x: torch.Tensor, rng: np.random.Generator, kind: str, p: float) -> torch.Tensor:
-    """Wang et al.'s augmentation on a batch in [-1, 1] (CPU, per image with OpenCV)."""
+    """Wang et al.'s augmentation on a batch in [-1, 1], per image, with :mod:`mediatk.media.perturb` (the
+    same blur and JPEG the robustness curves measure): blur σ ~ U[0, 3] (skipped below 0.05), then JPEG
+    at q ~ U{30..100}, each with probability ``p``."""
     if kind == "none" or p <= 0:
         return x
     out = x.clone()
@@ -77,18 +80,14 @@ def blur_jpeg(x: torch.Tensor, rng: np.random.Generator, kind: str, p: float) ->
         do_jpeg = "jpeg" in kind and rng.random() < p
         if not (do_blur or do_jpeg):
             continue
-        img = ((x[i].permute(1, 2, 0).numpy() + 1) * 127.5).clip(0, 255).astype(np.uint8)
+        img = x[i:i + 1]
         if do_blur:
             sigma = rng.uniform(0, 3)
             if sigma > 0.05:
-                img = cv2.GaussianBlur(img, (0, 0), sigma)
+                img = perturb.blur(img, sigma)
         if do_jpeg:
-            q = int(rng.integers(30, 101))
-            ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
-            if ok:
-                img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-        img = img.reshape(x.shape[2], x.shape[3], -1)
-        out[i] = torch.from_numpy(img.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)
+            img = perturb.jpeg(img, int(rng.integers(30, 101)))
+        out[i] = img[0]
     return out
 
 

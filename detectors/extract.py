@@ -78,7 +78,7 @@ def video_key(item, root: Path | None) -> str:
 
 def sample_frames(path: Path, n: int) -> list[Any]:
     """``n`` frames spread evenly over the video (all of them when it is shorter), as media Frames."""
-    from mediatk.media import VideoReader
+    from mediatk.media.video import VideoReader
 
     with VideoReader(path) as reader:  # probes the video once; the rate follows from what it learnt
         info = reader.info
@@ -159,7 +159,7 @@ def extract_faces(data: str | os.PathLike, out: str | os.PathLike, opts: Extract
     """Build (or resume) the face-crop set ``out`` from the videos of ``data``; returns a summary."""
     from mediatk.datasets import load_videos
     from mediatk.detectors.faces import FaceFinder, crop_face
-    from mediatk.media import save_image
+    from mediatk.media.pixels import save_image
 
     opts = opts or ExtractOptions()
     opts.check()

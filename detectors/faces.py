@@ -12,7 +12,8 @@ refinement for cheap per-frame tracking, main-face tracking, face and eye crops.
 * :class:`FaceTracker` keeps the *main face*: at the start (or after losing it) the largest confident
   face; afterwards the detection that overlaps the tracked box most (IoU ≥ 0.3).
 * :func:`crop_face` cuts a square of side ``scale`` × max(box w, h) around the box centre (padding with
-  edge pixels outside the frame); :func:`eye_patches` cuts rotation-normalised 24×24 grey eye crops.
+  edge pixels outside the frame) through :mod:`mediatk.media.pixels`, as detection does;
+  :func:`eye_patches` cuts rotation-normalised 24×24 grey eye crops.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 from mediatk.core.runtime import resolve_device
+from mediatk.media.pixels import crop_box, resize_uint8, square_box
 
 
 @dataclass
@@ -161,7 +163,9 @@ class FaceTracker:
 
 
 def crop_square(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-    """The square ``box`` (x1, y1, x2, y2) of ``image`` resized to ``size``², edge-padded outside."""
+    """The square ``box`` (x1, y1, x2, y2) of ``image`` resized to ``size``², edge-padded outside, with
+    sub-pixel placement (warpAffine).  For MTCNN's ONet input and blink's eye region only: detector inputs
+    go through :func:`crop_face` (the one pixel path)."""
     x1, y1, x2, y2 = box
     side = max(x2 - x1, y2 - y1, 1.0)
     k = size / side
@@ -183,11 +187,10 @@ def crop_square(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
 
 
 def crop_face(image: np.ndarray, face: Face, size: int, scale: float = 1.2) -> np.ndarray:
-    """Square crop of side ``scale`` × max(w, h) of the face box, centred on it, resized to ``size``."""
-    x1, y1, x2, y2 = face.box
-    side = max(x2 - x1, y2 - y1) * scale
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return crop_square(image, np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2]), size)
+    """Square RGB uint8 crop of side ``scale`` × max(w, h) of the face box, centred on it, at ``size``²: the
+    crop and resize of the one pixel path (:func:`mediatk.media.pixels.crop_box`, then its resize rule), as
+    a face-crop detector sees the face at detection."""
+    return resize_uint8(crop_box(image, square_box(face.box, scale)), int(size))
 
 
 def eye_patches(image: np.ndarray, landmarks: np.ndarray, size: int = 24, scale: float = 0.65) -> np.ndarray:

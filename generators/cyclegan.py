@@ -152,7 +152,7 @@ class CycleGAN(Generator):
     def generate_special(self, n: int, gen: torch.Generator | None = None, direction: str | None = None,
                          inputs: list[str] | None = None, **other) -> torch.Tensor:
         """Read the input images (files or folders), translate them; inputs above their translations."""
-        from mediatk.media import IMAGE_EXTS, read_image, to_tensor
+        from mediatk.media.pixels import IMAGE_EXTS, read_image, to_tensor
 
         if direction is None or any(v is not None for v in other.values()):
             raise ConfigError("cyclegan translates: give --direction a2b|b2a and --input FILE|DIR")

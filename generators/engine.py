@@ -435,7 +435,7 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
 
 def _write_preview(net: Generator, fixed: dict[str, torch.Tensor], path: Path, device: torch.device) -> torch.Tensor:
     """The periodic sample grid, in eval mode and without touching the training RNG; returns its images."""
-    from mediatk.media import save_grid
+    from mediatk.media.draw import save_grid
 
     was_training = net.training
     net.eval()

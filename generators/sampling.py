@@ -98,7 +98,7 @@ def generate(model_name: str, checkpoint: str | os.PathLike | None = None, n: in
              model: Generator | None = None, **extra: Any) -> GenerateResult:
     """Sample ``n`` images (or an interpolation walk) from a trained model."""
     from mediatk.core.runtime import resolve_device
-    from mediatk.media import read_image, to_tensor
+    from mediatk.media.pixels import read_image, to_tensor
 
     dev = resolve_device(device)
     if model is None:

@@ -358,7 +358,8 @@ def test_foreign_checkpoint_of_another_model(cli, vae_run, tmp_path):
 
 @pytest.fixture(scope="module")
 def media_folder(tmp_path_factory, shared_data):
-    from mediatk.media import VideoWriter, save_image
+    from mediatk.media.pixels import save_image
+    from mediatk.media.video import VideoWriter
 
     d = tmp_path_factory.mktemp("media")
     rng = np.random.default_rng(0)
@@ -402,16 +403,16 @@ def test_folder_run_goes_past_every_bad_file(cli, media_folder):
 
 
 def test_folder_run_survives_any_exception_in_one_file(cli, media_folder, monkeypatch):
-    from mediatk.detectors import api
+    from mediatk.detectors import inference
 
-    real = api.Detection._video
+    real = inference.Detection._video
 
     def flaky(self, path):
         if path.name == "g_tiny.mp4":
             raise RuntimeError("simulated failure inside a library")
         return real(self, path)
 
-    monkeypatch.setattr(api.Detection, "_video", flaky)
+    monkeypatch.setattr(inference.Detection, "_video", flaky)
     code, out, err = cli("detect", "--detector", "blink", media_folder / "g_tiny.mp4", media_folder / "a_good.png")
     assert "Traceback" not in err and code in (1, 2)
     assert "g_tiny.mp4: ERROR unexpected RuntimeError while analysing it: simulated failure" in out

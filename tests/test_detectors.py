@@ -269,6 +269,32 @@ def check_detector_contract(cls, real_tr, fake_tr, real_te, fake_te, tmp_path, g
     return det
 
 
+def check_video_detector_contract(cls, shared_data, tmp_path):
+    """What every video detector promises (detectors/stream.py): evidence from a shared clip through the
+    pipeline, checked by ``evidence``; no image training or scoring.  One that runs over an image detector
+    (face-scores) gets a small one trained on DFDC face crops."""
+    from mediatk.detectors.stream import VideoDetector
+    from mediatk.detectors.video import analyse_video
+
+    assert issubclass(cls, VideoDetector) and not cls.trainable
+    det = create(cls.name, options=list(cls.tiny_options))
+    with pytest.raises(ConfigError, match="videos"):
+        det.predict_proba(torch.zeros(2, 3, 32, 32))
+    if cls.over_images:
+        ds = load_images("dfdc-faces", split="train", image_size=32, limit=200, seed=0)
+        x, y = ds.tensor(), ds.labels
+        det = cls.over(create("spectrum").fit(x[y == 0], x[y == 1], face_crops=True), det.cfg)
+    clip = shared_data / "face-videos" / "real" / "liveportrait_d0.mp4"  # 3.1 s, one face throughout
+    res = analyse_video(clip, [det], out_dir=tmp_path)
+    ev = res["detectors"][det.label]
+    assert ev["status"] in ("ok", "insufficient"), ev
+    assert (ev["p_synthetic"] is None) == (ev["status"] != "ok") and isinstance(ev["details"], dict)
+    assert isinstance(ev["summary"], str) and ev["summary"] and 0 < ev["frames"] <= res["frames"]["analysed"]
+    assert res["faces"]["fraction"] == 1.0 and json.dumps(res)  # JSON as it stands
+    # a second video starts from a clean state: the same clip gives the same evidence
+    assert analyse_video(clip, [det])["detectors"][det.label]["p_synthetic"] == ev["p_synthetic"]
+
+
 @pytest.fixture(scope="module")
 def eyes():
     tr = load_images("eyes-open-closed", split="train", limit=400, seed=0, channels=1)
@@ -279,13 +305,11 @@ def eyes():
 
 
 @pytest.mark.parametrize("name", DETECTORS.names())
-def test_detector_contract(name, fm, eyes, gan_run, tmp_path):
+def test_detector_contract(name, fm, eyes, gan_run, tmp_path, shared_data):
     """Every registered detector, found through the registry: a new detector file is checked here unedited."""
     cls = DETECTORS.get(name)
-    if cls.media == "video":  # whole clips through `mediatk detect` (tests/test_video_detect.py)
-        assert not cls.trainable
-        with pytest.raises(ConfigError, match="videos"):
-            create(name).predict_proba(fm["real_te"][:2])
+    if cls.media == "video":
+        check_video_detector_contract(cls, shared_data, tmp_path)
         return
     if cls.media == "component":  # eyestate: open (as "real") vs closed eye crops
         (o_tr, c_tr), (o_te, c_te) = eyes["tr"], eyes["te"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mediatk.datasets import load_images
-from mediatk.media import VideoWriter
+from mediatk.media.video import VideoWriter
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

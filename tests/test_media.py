@@ -15,24 +15,11 @@ import numpy as np
 import psutil
 import pytest
 import torch
-from mediatk import media
 from mediatk.core.errors import MediaError
-from mediatk.media import (
-    Frame,
-    VideoInfo,
-    VideoReader,
-    VideoWriter,
-    annotate_frame,
-    expected_frames,
-    is_image,
-    is_video,
-    probe_video,
-    read_image,
-    save_grid,
-    save_image,
-    to_tensor,
-    to_uint8,
-)
+from mediatk.media import pixels, video
+from mediatk.media.draw import annotate_frame, save_grid
+from mediatk.media.pixels import is_image, is_video, read_image, save_image, to_tensor, to_uint8
+from mediatk.media.video import Frame, VideoInfo, VideoReader, VideoWriter, expected_frames, probe_video
 from PIL import Image
 
 # --------------------------------------------------------------------------------------------- fixtures
@@ -139,8 +126,8 @@ def _faststart(data: bytes) -> bytes:
 def test_suffix_helpers():
     assert is_image("a/b.JPG") and is_image("x.png") and is_image("x.tiff") and not is_image("x.mp4")
     assert is_video("clip.MP4") and is_video("c.avi") and not is_video("x.png") and not is_video("noext")
-    assert all(e.startswith(".") and e == e.lower() for e in media.IMAGE_EXTS | media.VIDEO_EXTS)
-    assert not media.IMAGE_EXTS & media.VIDEO_EXTS
+    assert all(e.startswith(".") and e == e.lower() for e in pixels.IMAGE_EXTS | pixels.VIDEO_EXTS)
+    assert not pixels.IMAGE_EXTS & pixels.VIDEO_EXTS
 
 
 # --------------------------------------------------------------------------------------------- real videos
@@ -214,8 +201,8 @@ def test_every_frame_window_and_retrieve_only_kept(small_video, monkeypatch):
         def __getattr__(self, name):  # get(), release(), ... go to the real capture
             return getattr(self.cap, name)
 
-    real_open = media._open_capture
-    monkeypatch.setattr(media, "_open_capture", lambda p: Counting(real_open(p)))
+    real_open = video._open_capture
+    monkeypatch.setattr(video, "_open_capture", lambda p: Counting(real_open(p)))
     reader = VideoReader(path, target_fps=5)
     sampled = list(reader)
     assert len(sampled) == expected_frames(info, 5) == 46

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +14,14 @@ import torch.nn.functional as F
 from mediatk.datasets import load_images
 from mediatk.detectors import create, find_detector, train_detector
 from mediatk.detectors.blink import BlinkConfig, BlinkCounter
-from mediatk.media import VideoWriter, probe_video, read_image, save_image
+from mediatk.media.pixels import read_image, save_image
+from mediatk.media.video import VideoWriter, probe_video
 
 RESULT_KEYS = {"schema", "path", "kind", "status", "error", "detectors", "verdict", "skipped", "seconds"}
-VIDEO_KEYS = {"video", "frames", "faces", "blink", "timeline", "outputs", "realtime_factor"}
-BLINK_KEYS = {"status", "reason", "method", "blinks", "rate_per_min", "mean_blink_ms", "seconds_with_face",
-              "human_range_per_min", "events", "p_synthetic"}
+VIDEO_KEYS = {"video", "frames", "faces", "timeline", "outputs", "realtime_factor"}
+EVIDENCE_KEYS = {"status", "p_synthetic", "reason", "summary", "details", "fps", "frames"}
+BLINK_KEYS = {"finding", "method", "blinks", "rate_per_min", "mean_blink_ms", "seconds_with_face",
+              "human_range_per_min", "events"}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -78,16 +81,19 @@ def test_every_video_gives_a_well_formed_result(all_videos, shared_data):
         assert RESULT_KEYS | VIDEO_KEYS <= set(r), r.keys()
         assert r["schema"] == "mediatk.detect/1" and r["kind"] == "video" and r["error"] is None
         assert r["status"] in ("ok", "no_face", "insufficient_evidence")
-        assert BLINK_KEYS <= set(r["blink"]) and r["blink"]["method"] == "eyestate"
+        blink = r["detectors"]["blink"]
+        assert EVIDENCE_KEYS <= set(blink) and BLINK_KEYS <= set(blink["details"])
+        assert blink["details"]["method"] == "eyestate" and blink["status"] in ("ok", "insufficient")
         assert r["video"]["frames_total"] == int(meta[rel]["frames"])
         assert r["frames"]["read"] == int(meta[rel]["frames"])  # streamed to the end
         assert 0 < r["frames"]["analysed"] <= r["frames"]["read"]
         assert r["faces"]["fraction"] >= 0.9, (rel, r["faces"])  # incl. the dim DFDC clip (gamma-brightened)
         spec = r["detectors"]["spectrum"]
-        assert spec["status"] == "ok" and spec["input"] == "face crop" and 0 <= spec["p_synthetic"] <= 1
+        assert spec["status"] == "ok" and spec["details"]["input"] == "face crop" and 0 <= spec["p_synthetic"] <= 1
         assert len(r["timeline"]) == r["frames"]["analysed"]
-        scored = [e for e in r["timeline"] if "scores" in e]
-        assert len(scored) == spec["frames_scored"] > 0
+        scored = [e for e in r["timeline"] if "spectrum" in e.get("signals", {})]
+        assert len(scored) == spec["details"]["faces_scored"] == len(spec["details"]["timeline"]) > 0
+        assert spec["fps"] == 1.0 and blink["fps"] == min(15.0, r["video"]["fps"])
         v = r["verdict"]
         assert "spectrum" in v["rests_on"] and v["label"] in ("synthetic", "real") and v["threshold"] == 0.5
 
@@ -98,14 +104,16 @@ def test_real_talking_heads_blink_like_humans(all_videos, shared_data):
     rows = []
     for r in lines[:-1]:
         rel = r["path"].split("face-videos/")[1]
-        b = r["blink"]
-        rows.append(f"{rel}: {b['status']} {b['blinks']} blinks / {b['seconds_with_face']} s = {b['rate_per_min']}/min")
+        ev = r["detectors"]["blink"]
+        b = ev["details"]
+        rows.append(f"{rel}: {b['finding']} {b['blinks']} blinks / {b['seconds_with_face']} s = {b['rate_per_min']}/min")
         if meta[rel]["label"] == "REAL":
-            assert b["status"] in ("typical", "insufficient_evidence"), (rel, b)
-            if b["status"] == "typical":
-                assert 4.5 <= b["rate_per_min"] <= 26
+            assert b["finding"] in ("typical", "insufficient_evidence"), (rel, b)
+            if b["finding"] == "typical":
+                assert 4.5 <= b["rate_per_min"] <= 26 and ev["status"] == "ok" and ev["p_synthetic"] == 0.25
         if b["seconds_with_face"] < 10:
-            assert b["status"] == "insufficient_evidence" and b["p_synthetic"] is None
+            assert b["finding"] == "insufficient_evidence" and ev["status"] == "insufficient"
+            assert ev["p_synthetic"] is None
     print("\n".join(rows))
 
 
@@ -142,12 +150,14 @@ def test_out_writes_timeline_plot_and_annotated_video(cli, shared_data, eyestate
     clip = shared_data / "face-videos" / "real" / "liveportrait_d0.mp4"
     code, out, err = cli("detect", clip, "--detector", f"blink,spectrum={face_spectrum}", "--out", tmp_path)
     assert code == 0, err
-    assert "blink:" in out and "real time" in out
+    assert "blink: insufficient - " in out and "spectrum 0." in out and "real time" in out
     png, mp4 = tmp_path / "liveportrait_d0.timeline.png", tmp_path / "liveportrait_d0.annotated.mp4"
     assert png.stat().st_size > 1000
     res = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
     assert res["outputs"] == {"video": str(mp4), "plot": str(png)}
     assert probe_video(mp4).frame_count == res["frames"]["analysed"]
+    drivers = res["detectors"]["spectrum"]["details"]["drivers"]  # the faces that drove its score, saved
+    assert len(drivers) == 3 and all(Path(d["crop"]).stat().st_size > 500 for d in drivers)
 
 
 def test_no_face_is_its_own_status(cli, tmp_path, eyestate, face_spectrum):
@@ -161,9 +171,9 @@ def test_no_face_is_its_own_status(cli, tmp_path, eyestate, face_spectrum):
     code, out, err = cli("detect", noise, flat, "--detector", f"blink,spectrum={face_spectrum}", "--json")
     assert code == 0, err
     video, image, summary = (json.loads(s) for s in out.strip().splitlines())
-    assert video["status"] == "no_face" and video["blink"]["status"] == "no_face"
-    assert video["detectors"]["spectrum"] == {**video["detectors"]["spectrum"], "status": "no_face",
-                                              "p_synthetic": None}
+    assert video["status"] == "no_face" and video["detectors"]["blink"]["details"]["finding"] == "no_face"
+    for ev in video["detectors"].values():
+        assert ev["status"] == "insufficient" and ev["p_synthetic"] is None
     assert video["verdict"]["label"] == "undecided" and video["verdict"]["p_synthetic"] is None
     assert image["status"] == "no_face" and image["face"] is None
     assert image["detectors"]["spectrum"]["status"] == "no_face" and summary["statuses"] == {"no_face": 2}
@@ -206,3 +216,22 @@ def test_cli_bad_video_inputs(cli, shared_data, tmp_path, face_spectrum):
     assert summary["failed"] == 1 and summary["analysed"] == 1 and summary["exit_code"] == 1
     code, out, err = cli("detect", good, "--detector", "blink", "--sparse-fps", "0")
     assert code == 2 and "--sparse-fps" in err and "x>0" in err
+
+
+def test_a_fresh_install_detects_with_the_shipped_face_model(cli, shared_data, tmp_path, monkeypatch):
+    """Nothing trained: ``detect`` on a real DFDC fake finds the zoo's face-forgery model through the store,
+    runs it on the tracked face and gives a verdict that rests on it, with its evidence."""
+    monkeypatch.setenv("MEDIATK_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MEDIATK_RUNS", str(tmp_path / "home" / "runs"))
+    clip = shared_data / "face-videos" / "fake" / "dfdc_abofeumbvv.mp4"
+    code, out, err = cli("detect", clip, "--json")
+    assert code == 0, err
+    res = json.loads(out.splitlines()[0])
+    assert res["status"] == "ok" and res["verdict"]["label"] in ("synthetic", "real")
+    ev = res["detectors"]["face-forgery"]
+    assert ev["status"] == "ok" and 0.0 <= ev["p_synthetic"] <= 1.0
+    assert len(ev["details"]["timeline"]) >= 4 and ev["details"]["drivers"]
+    assert "face-forgery" in res["verdict"]["rests_on"]
+    # the text form names the model the verdict rests on, and the untrained detectors on one line
+    code, out, _ = cli("detect", clip)
+    assert code == 0 and "rests on face-forgery" in out and out.count("not trained, so not used") == 1

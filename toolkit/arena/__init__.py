@@ -355,7 +355,7 @@ class Arena:
 
                 x = spectral_match(x, mean_amplitude(self.real()["train"]), alpha=0.5)
             save_images(self.fake_path(g, t, split), x)
-        from mediatk.media import save_grid
+        from mediatk.media.draw import save_grid
 
         save_grid(self.fakes(g, t, "test")[:64], self.out / "samples" / f"{g}_r{t}.png", nrow=8)
 

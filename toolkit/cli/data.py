@@ -52,7 +52,7 @@ def data_show(spec, attrs, split, n, image_size, domain, seed, out) -> None:
 @click.argument("paths", nargs=-1, required=True)
 def info_cmd(paths) -> None:
     """Describe media files: an image's size, or a video's fps, frame count, duration and size."""
-    from mediatk.media import describe_media
+    from mediatk.media.video import describe_media
 
     for p in paths:
         click.echo(describe_media(p))

@@ -70,6 +70,7 @@ def train_detector_cmd(ctx, name, real, fakes, data, out, image_size, channels, 
 
 
 def _line(res: dict) -> str:
+    """A result in words: the verdict and what it rests on, one line per detector, the video's figures."""
     path = res["path"]
     if res["status"] == "error":
         return f"{path}: ERROR {res['error']}"
@@ -79,37 +80,55 @@ def _line(res: dict) -> str:
         f"{', '.join(v['rests_on'])})")
     parts = []
     for n, d in res.get("detectors", {}).items():
-        parts.append(f"{n} {d['p_synthetic']:.3f} ({d['input']})" if d["status"] == "ok" else f"{n}: {d['status']}")
-    b = res.get("blink")
-    if b:
-        rate = f"{b['rate_per_min']:.1f}/min" if b.get("rate_per_min") is not None else "n/a"
-        parts.append(f"blink: {b['status']} - {b['blinks']} blinks in {b['seconds_with_face']:.1f} s ({rate}, "
-                     f"{b['method']})")
+        if "summary" in d:  # a video detector's evidence
+            p = f" {d['p_synthetic']:.3f}" if d["status"] == "ok" else f": {d['status']}"
+            parts.append(f"{n}{p} - {d['summary']}")
+        else:
+            parts.append(f"{n} {d['p_synthetic']:.3f} ({d['input']})" if d["status"] == "ok" else f"{n}: {d['status']}")
     if res["kind"] == "video" and "frames" in res:
         f = res["frames"]
-        parts.append(f"{f['read']} frames read, {f['analysed']} analysed, face in {res['faces']['fraction']:.0%}, "
-                     f"{res['realtime_factor']}x real time")
+        parts.append(f"{f['read']} frames read, {f['analysed']} analysed ({f['keyframes']} with full face detection), "
+                     f"face in {res['faces']['fraction']:.0%}, {res['realtime_factor']}x real time")
     return head + "".join(f"\n    {p}" for p in parts)
+
+
+def _echo_skipped(skipped: dict) -> None:
+    """Untrained detectors on one line (a fresh install has several); any other reason on its own line."""
+    untrained = sorted(n for n, s in skipped.items() if s["reason"] == "no trained checkpoint")
+    if untrained:
+        click.echo(f"not trained, so not used: {', '.join(untrained)} "
+                   "(train one with: mediatk train-detector NAME ...; see mediatk models NAME)")
+    for n, s in skipped.items():
+        if n not in untrained:
+            click.echo(f"skipped {n}: {s['reason']}; train it with: {s['train']}")
 
 
 @main.command("detect")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--detector", "detectors", multiple=True,
-              help="NAME[,NAME..] or NAME=CHECKPOINT (default: every trained detector; for videos blink and the "
-                   "detectors trained on face crops).")
+              help="NAME[,NAME..] or NAME=CHECKPOINT (default: every trained detector; for videos every video "
+                   "detector and the image detectors trained on face crops, scored on the tracked face).")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines on stdout: one result per input, then a summary.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Write results.jsonl, and per video a timeline plot and an annotated mp4, here.")
 @click.option("--threshold", type=OPEN_UNIT, default=0.5, show_default=True, help="Verdict threshold on P(synthetic).")
-@click.option("--dense-fps", type=POSITIVE_FLOAT, default=None, help="Video frames/s for blink (default: blink's 15).")
-@click.option("--sparse-fps", type=POSITIVE_FLOAT, default=2.0, show_default=True, help="Video keyframes/s for face detectors.")
+@click.option("--dense-fps", type=POSITIVE_FLOAT, default=None,
+              help="Most video frames/s analysed (default: the fastest rate a video detector asks for: blink 15).")
+@click.option("--sparse-fps", type=POSITIVE_FLOAT, default=2.0, show_default=True,
+              help="Video frames/s whose tracked face the image detectors score.")
+@click.option("--detect-fps", type=POSITIVE_FLOAT, default=1.0, show_default=True,
+              help="Video frames/s with a full MTCNN face detection (ONet follows the face in between).")
+@click.option("--face-rule", type=click.Choice(["confident", "mean"]), default="confident", show_default=True,
+              help="Video score from per-face scores: the confident-frames rule, or the mean.")
+@click.option("--min-faces", type=POSITIVE, default=4, show_default=True,
+              help="Fewer scored faces in a video: the image detector abstains.")
 @click.option("--work-side", type=POSITIVE, default=1920, show_default=True,
               help="Video frames larger than this are downscaled to it first.")
 @click.option("--detect-side", type=POSITIVE, default=360, show_default=True, help="MTCNN runs on frames this large.")
 @click.option("--no-timeline", is_flag=True, help="Leave the per-frame timeline out of the results.")
 @device_option
-def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps, work_side, detect_side, no_timeline,
-               device) -> None:
+def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps, detect_fps, face_rule, min_faces,
+               work_side, detect_side, no_timeline, device) -> None:
     """Is each image or video synthetic?  P(synthetic) per detector and a combined verdict.
 
     Exit codes: 0 every input analysed (ok, no face or insufficient evidence); 1 some inputs failed, the
@@ -119,7 +138,8 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     from mediatk.core.errors import ConfigError
     from mediatk.core.fileio import append_jsonl
     from mediatk.core.runtime import resolve_device
-    from mediatk.detectors.api import Detection, expand_inputs, select_detectors
+    from mediatk.detectors.face_scores import FaceScoresConfig
+    from mediatk.detectors.inference import Detection, expand_inputs, select_detectors
     from mediatk.detectors.video import VideoOptions
 
     files = expand_inputs(paths)
@@ -129,13 +149,12 @@ def detect_cmd(paths, detectors, as_json, out, threshold, dense_fps, sparse_fps,
     dets, skipped = select_detectors(detectors, dev)
     if not dets:
         raise ConfigError("no usable detector (none trained); " + "; ".join(f"{n}: {s['train']}" for n, s in skipped.items()))
-    if dense_fps and "blink" in dets:
-        dets["blink"].cfg.dense_fps = float(dense_fps)
-    vo = VideoOptions(sparse_fps=sparse_fps, work_side=work_side, detect_side=detect_side)
-    run = Detection(dets, skipped, dev, threshold, out, vo, timeline=not no_timeline, explicit=bool(detectors))
+    vo = VideoOptions(max_fps=dense_fps, detect_fps=detect_fps, work_side=work_side, detect_side=detect_side)
+    faces = FaceScoresConfig(fps=sparse_fps, rule=face_rule, min_faces=min_faces)
+    run = Detection(dets, skipped, dev, threshold, out, vo, timeline=not no_timeline, explicit=bool(detectors),
+                    face_config=faces)
     if not as_json and skipped:
-        for n, s in skipped.items():
-            click.echo(f"skipped {n}: {s['reason']}; train it with: {s['train']}")
+        _echo_skipped(skipped)
     statuses: Counter = Counter()
     labels: Counter = Counter()
     for f in files:

@@ -171,7 +171,8 @@ def generate_cmd(model_name, checkpoint, n, label, attrs, interpolate, inputs, d
     """Sample from a trained generator (yours when there is one, else the pretrained one: 'mediatk models')."""
     from mediatk.core.runs import resolve_checkpoint
     from mediatk.generators.sampling import generate, train_hint
-    from mediatk.media import save_grid, save_image
+    from mediatk.media.draw import save_grid
+    from mediatk.media.pixels import save_image
     from mediatk.zoo import describe_source
 
     extra = {}
@@ -228,7 +229,7 @@ def reconstruct_cmd(model_name, checkpoint, source, n, device, out) -> None:
     """Originals above reconstructions (for dae: originals, corrupted, reconstructed), with MSE/PSNR."""
     from mediatk.core.runtime import resolve_device
     from mediatk.generators.sampling import load_model, reconstruct
-    from mediatk.media import save_grid
+    from mediatk.media.draw import save_grid
 
     dev = resolve_device(device)
     model = load_model(model_name, checkpoint, device=dev)
@@ -246,7 +247,7 @@ def reconstruct_cmd(model_name, checkpoint, source, n, device, out) -> None:
 def load_inputs(source: str, image_shape: tuple[int, ...], n: int):
     """An image, a folder of images, or a dataset's test split, as a batch shaped for the model."""
     import torch
-    from mediatk.media import IMAGE_EXTS, read_image, to_tensor
+    from mediatk.media.pixels import IMAGE_EXTS, read_image, to_tensor
 
     c, h, w = image_shape
     p = Path(source)

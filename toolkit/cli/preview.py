@@ -23,7 +23,7 @@ def tile_label(ds, y: torch.Tensor) -> str:
 def show_grid(spec: str, out: str | os.PathLike, attrs: list[str] | None = None, split: str = "train", n: int = 32,
               image_size: int | None = None, domain: str | None = None, seed: int = 0) -> Path:
     from mediatk.datasets import load_images
-    from mediatk.media import save_grid
+    from mediatk.media.draw import save_grid
 
     ds = load_images(spec, split=split, image_size=image_size, attrs=attrs, domain=domain)
     g = torch.Generator().manual_seed(seed)

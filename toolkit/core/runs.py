@@ -11,9 +11,9 @@ A training holds an exclusive lock on ``<run>/.lock`` (``flock``; released by th
 from creating or opening the run until it ends, so two trainings can never write into one run.  A run
 that failed before its first checkpoint is not a run yet: a retry with the same ``--out`` reuses it.
 
-Runs are created under ``./runs`` unless ``--out`` says otherwise.  Every run is also recorded in the model
-store's index (``$MEDIATK_HOME/index.jsonl``; ``MEDIATK_HOME`` defaults to the user cache directory), so
-"the newest checkpoint of model X" (:func:`newest_checkpoint`) finds runs wherever they were written.
+Runs are created under ``./runs`` (``$MEDIATK_RUNS``) unless ``--out`` says otherwise.  Every run is also
+recorded in the model store's index (:mod:`mediatk.core.store`), so "the newest checkpoint of model X"
+(:func:`resolve_checkpoint`) finds runs wherever they were written, by the same rule as detectors.
 """
 
 from __future__ import annotations
@@ -24,24 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediatk.core.checkpoint import TENSOR_SUFFIX, check_not_pickle, read_meta
+from mediatk.core import store
+from mediatk.core.checkpoint import TENSOR_SUFFIX, check_not_pickle
 from mediatk.core.errors import CheckpointError, StorageError
 from mediatk.core.fileio import append_jsonl, read_jsonl, write_json
+from mediatk.core.store import home as mediatk_home  # noqa: F401 - the old name, kept for callers
+from mediatk.core.store import runs_root as default_runs_root
 
 LOCK_NAME = ".lock"
-
-
-def mediatk_home() -> Path:
-    env = os.environ.get("MEDIATK_HOME")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mediatk"))
-
-
-def default_runs_root() -> Path:
-    return Path(os.environ.get("MEDIATK_RUNS", "runs"))
 
 
 @dataclass
@@ -91,7 +81,7 @@ class RunDir:
             fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as e:
             raise StorageError(f"cannot create run directory {self.path}: {e.strerror or e}") from None
-        if not _try_lock(fd):
+        if not store.try_lock(fd):
             holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise CheckpointError(f"{self.path} is in use by another training (pid {holder}); wait for it to "
@@ -120,30 +110,7 @@ class RunDir:
 
     def latest_checkpoint(self) -> Path | None:
         """The checkpoint to resume from / sample with: ``last`` when present, else the highest step."""
-        last = self.ckpt("last").with_suffix(TENSOR_SUFFIX)
-        if last.is_file() and last.with_suffix(".json").is_file():
-            return last
-        steps = sorted(self.checkpoints.glob("step-*" + TENSOR_SUFFIX))
-        steps = [s for s in steps if s.with_suffix(".json").is_file()]
-        return steps[-1] if steps else None
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
+        return store.latest_checkpoint(self.path)
 
 
 def _mkdir(path: Path, exist_ok: bool) -> bool:
@@ -195,10 +162,9 @@ def new_run(model: str, out: str | os.PathLike | None = None, name: str | None =
         run.release()
         raise
     try:
-        append_jsonl(mediatk_home() / "index.jsonl", {"model": model, "path": str(path.resolve()),
-                                                       "created": time.time()})
-    except (OSError, StorageError):
-        pass  # a read-only home must not stop training; the ./runs scan still finds the run
+        store.record("generator", model, path)
+    except StorageError:
+        pass  # a read-only home must not stop training; the scan of runs/<model> still finds the run
     return run
 
 
@@ -215,58 +181,21 @@ def open_run(path: str | os.PathLike, lock: bool = False) -> RunDir:
     return run
 
 
-def _candidate_runs(model: str) -> list[Path]:
-    roots = [default_runs_root() / model, mediatk_home() / "runs" / model]
-    found: list[Path] = []
-    for root in roots:
-        if root.is_dir():
-            found.extend(p for p in root.iterdir() if p.is_dir())
-    index = mediatk_home() / "index.jsonl"
-    if index.is_file():
-        for rec in read_jsonl(index):
-            if str(rec.get("model", "")).lower() == model.lower():
-                found.append(Path(rec["path"]))
-    seen, out = set(), []
-    for p in found:
-        key = os.path.realpath(p)
-        if key not in seen and p.is_dir():
-            seen.add(key)
-            out.append(p)
-    return out
-
-
 def newest_checkpoint(model: str) -> Path | None:
-    """The most recently written usable checkpoint of ``model`` anywhere mediatk knows of, or None."""
-    best: tuple[float, Path] | None = None
-    for run in _candidate_runs(model):
-        ck = RunDir(run).latest_checkpoint()
-        if ck is None:
-            continue
-        try:
-            meta = read_meta(ck)
-        except CheckpointError:
-            continue
-        if str(meta.get("model", "")).lower() != model.lower():
-            continue
-        t = ck.with_suffix(".json").stat().st_mtime
-        if best is None or t > best[0]:
-            best = (t, ck)
-    return best[1] if best else None
+    """The newest checkpoint of ``model`` the user trained, anywhere the store knows of, or None."""
+    e = store.newest("generator", model)
+    return e.checkpoint if e else None
 
 
 def resolve_checkpoint(model: str, checkpoint: str | os.PathLike | None, train_hint: str) -> Path:
     """``--checkpoint`` may be a file, a run directory, or absent: the newest the user trained, else the
     pretrained one shipped in :mod:`mediatk.zoo`."""
     if checkpoint is None:
-        ck = newest_checkpoint(model)
-        if ck is None:  # nothing trained by the user: the shipped pretrained model, if any
-            from mediatk.zoo import pretrained
-
-            ck = pretrained(model)
-        if ck is None:
+        found = store.find("generator", model)  # the newest you trained, else the zoo's
+        if found is None:
             raise CheckpointError(f"no trained {model!r} checkpoint found and none is pretrained; make one with: "
                                   f"{train_hint}")
-        return ck
+        return found.checkpoint
     p = Path(checkpoint)
     if p.is_dir():
         run = RunDir(p)

@@ -1,65 +1,60 @@
-"""Image perturbations: robustness probes and artefact-removing post-processing.
+"""Perturbations: the one implementation of JPEG, blur, downscale and H.264 re-encoding.
 
-All take and return float batches N×C×H×W in [-1, 1].  JPEG goes through Pillow (real codec), H.264 through
-PyAV's libx264 (the batch is one clip, encoded and decoded in memory), blur is a Gaussian, downscale is area-down then bilinear-up (the information loss of a resize), and spectral matching
-replaces each image's Fourier amplitude by a blend with a reference mean amplitude while keeping its phase
-(the countermeasure to spectrum detectors discussed by Durall et al. 2020).
+Training augmentation (``detectors/cnn.py``) and robustness curves (the arena, detector evaluation) both
+call these, so a detector is tested against the same JPEG it was trained against.  All take and return
+float batches ``N x C x H x W`` in ``[-1, 1]`` (C = 1 or 3), on the input's device:
+
+* :func:`jpeg`: Pillow's libjpeg at ``quality`` (1-100; Pillow's default 4:2:0 chroma subsampling for RGB),
+  one image at a time, decoded back; pixels are rounded to 8 bit first, as a saved file would be.
+* :func:`blur`: a separable Gaussian of standard deviation ``sigma`` pixels (radius ``ceil(3 sigma)``,
+  reflected borders); differentiable.
+* :func:`downscale`: down by ``factor`` and back up to the original size, both with the one resize rule of
+  :mod:`mediatk.media.pixels` (bilinear, antialiased when shrinking): the information a resize loses.
+* :func:`h264`: the batch (or a video file) as one clip through libx264 (PyAV) at ``crf`` (0-51, higher
+  is worse; 23 is x264's default), yuv420p, decoded back.
+* :func:`apply`: one of them by name, for curves over levels.
+
+Spectral matching (:func:`spectral_match`) replaces each image's Fourier amplitude by a blend with a
+reference mean amplitude while keeping its phase: the countermeasure to spectrum detectors discussed by
+Durall et al. 2020, used by the arena's evasion.
 """
 
 from __future__ import annotations
 
 import io
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mediatk.core.errors import MediaError
+from mediatk.core.fileio import atomic_path
+from mediatk.media.pixels import check_file, resize, to_channels, uint8_to_tensor
+
+KINDS = ("jpeg", "blur", "downscale", "h264")
+
+
+def _to_uint8_batch(x: torch.Tensor) -> np.ndarray:
+    """``N x C x H x W`` in ``[-1, 1]`` -> uint8 ``N x H x W x C`` (rounded, clamped)."""
+    return ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 def jpeg(x: torch.Tensor, quality: int) -> torch.Tensor:
+    """Each image JPEG-encoded at ``quality`` and decoded (see the module docstring)."""
     from PIL import Image
 
+    q = int(quality)
+    if not 1 <= q <= 100:
+        raise MediaError(f"JPEG quality must be between 1 and 100, got {quality}")
     out = []
-    for img in x:
-        arr = ((img.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+    for arr in _to_uint8_batch(x):
         mode = "L" if arr.shape[2] == 1 else "RGB"
         buf = io.BytesIO()
-        Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode).save(buf, format="JPEG", quality=int(quality))
-        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(mode), dtype=np.float32)
-        dec = dec[:, :, None] if dec.ndim == 2 else dec
-        out.append(torch.from_numpy(dec).permute(2, 0, 1) / 127.5 - 1)
-    return torch.stack(out).to(x.device)
-
-
-def h264(frames: torch.Tensor, crf: float, fps: int = 25) -> torch.Tensor:
-    """Encode ``frames`` (one clip, N×C×H×W) with libx264 at constant rate factor ``crf`` and decode it back.
-
-    CRF 0 is lossless, 23 x264's default, 51 the worst; FaceForensics++'s c23/c40 are CRF 23/40.  Odd sides are
-    padded by edge replication for 4:2:0 chroma and cropped again; grey clips go through RGB.
-    """
-    import av
-
-    n, c, h, w = frames.shape
-    rgb = ((frames.clamp(-1, 1) + 1) * 127.5).round().byte().cpu()
-    rgb = rgb.repeat(1, 3, 1, 1) if c == 1 else rgb[:, :3]
-    arr = np.ascontiguousarray(rgb.permute(0, 2, 3, 1).numpy())
-    arr = np.pad(arr, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"crf": str(round(crf)), "preset": "medium"})
-        stream.width, stream.height, stream.pix_fmt = arr.shape[2], arr.shape[1], "yuv420p"
-        stream.codec_context.thread_count = 1  # the same bytes on every machine
-        for img in arr:
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
-        out.mux(stream.encode())
-    buf.seek(0)
-    with av.open(buf, "r") as inp:
-        dec = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
-    if len(dec) != n:
-        raise RuntimeError(f"H.264 round trip returned {len(dec)} of {n} frames")
-    y = torch.from_numpy(np.stack(dec)[:, :h, :w]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    if c == 1:
-        y = y.mean(1, keepdim=True)
-    return y.to(frames.device)
+        Image.fromarray(arr[:, :, 0] if mode == "L" else arr, mode).save(buf, format="JPEG", quality=q)
+        dec = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(mode), dtype=np.uint8)
+        out.append(dec[:, :, None] if dec.ndim == 2 else dec)
+    return uint8_to_tensor(np.stack(out), channels=x.shape[1]).to(x.device)
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -70,25 +65,89 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
 
 def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding (differentiable)."""
+    """Separable Gaussian blur with reflect padding (replicate on images too small to reflect)."""
     if sigma <= 0:
         return x
     k = gaussian_kernel(sigma).to(x)
     c = x.shape[1]
     r = (len(k) - 1) // 2
-    pad_r = min(r, x.shape[-1] - 1)
-    y = F.pad(x, (pad_r, pad_r, pad_r, pad_r), mode="reflect") if pad_r == r else F.pad(x, (r, r, r, r), mode="replicate")
+    mode = "reflect" if r < min(x.shape[-2:]) else "replicate"
+    y = F.pad(x, (r, r, r, r), mode=mode)
     y = F.conv2d(y, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    y = F.conv2d(y, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return y
+    return F.conv2d(y, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
 
 def downscale(x: torch.Tensor, factor: float) -> torch.Tensor:
+    """Down by ``factor`` (> 1) and back up, with the one resize rule; ``factor <= 1`` returns ``x``."""
     if factor <= 1:
         return x
     h, w = x.shape[-2:]
-    small = F.interpolate(x, size=(max(1, round(h / factor)), max(1, round(w / factor))), mode="area")
-    return F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).clamp(-1, 1)
+    small = resize(x, (max(1, round(h / factor)), max(1, round(w / factor))))
+    return resize(small, (h, w))
+
+
+def _read_clip(path: str | os.PathLike) -> np.ndarray:
+    """Every frame of a video file as uint8 ``N x H x W x 3`` RGB (PyAV)."""
+    import av
+
+    p = check_file(path, "video")
+    try:
+        with av.open(str(p)) as box:
+            frames = [f.to_ndarray(format="rgb24") for f in box.decode(video=0)]
+    except (av.error.FFmpegError, ValueError, IndexError) as err:
+        raise MediaError(f"cannot decode video {p}: {err}") from err
+    if not frames:
+        raise MediaError(f"cannot decode video {p}: no frame could be decoded")
+    return np.stack(frames)
+
+
+def _encode_h264(clip: np.ndarray, crf: float, fps: float) -> bytes:
+    """uint8 ``N x H x W x 3`` (even H, W) -> the bytes of an MP4 with one H.264 stream."""
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as box:
+        stream = box.add_stream("libx264", rate=round(fps))
+        stream.width, stream.height, stream.pix_fmt = clip.shape[2], clip.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        for arr in clip:
+            box.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(arr), format="rgb24")))
+        box.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+def h264(frames: torch.Tensor | str | os.PathLike, crf: float = 23, fps: float = 25.0,
+         out: str | os.PathLike | None = None) -> torch.Tensor:
+    """A clip re-encoded with H.264 at ``crf`` and decoded back, as ``N x C x H x W`` in ``[-1, 1]``.
+
+    ``frames``: a tensor ``N x C x H x W`` in ``[-1, 1]`` (its frames in order), or a video file (every
+    frame is decoded, so keep it short; C is then 3).  Odd sizes are padded by repeating the last row or
+    column for the encoder and cut back after.  ``out``: also write the encoded MP4 there (atomically).
+    """
+    crf_v = float(crf)
+    if not 0 <= crf_v <= 51:
+        raise MediaError(f"H.264 crf must be between 0 and 51, got {crf}")
+    if isinstance(frames, torch.Tensor):
+        x = frames if frames.dim() == 4 else frames[None]
+        clip, channels, device = _to_uint8_batch(x), x.shape[1], x.device
+    else:
+        clip, channels, device = _read_clip(frames), 3, torch.device("cpu")
+    if len(clip) == 0:
+        raise MediaError("h264 needs at least one frame")
+    n, h, w = clip.shape[:3]
+    rgb = to_channels(clip, 3)
+    rgb = np.pad(rgb, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    data = _encode_h264(rgb, crf_v, fps)
+    if out is not None:
+        with atomic_path(Path(out)) as tmp:
+            Path(tmp).write_bytes(data)
+    import av
+
+    with av.open(io.BytesIO(data)) as box:
+        dec = np.stack([f.to_ndarray(format="rgb24") for f in box.decode(video=0)])
+    if len(dec) != n:
+        raise MediaError(f"H.264 round trip returned {len(dec)} frames for {n}")
+    return uint8_to_tensor(np.ascontiguousarray(dec[:, :h, :w]), channels=channels).to(device)
 
 
 def mean_amplitude(x: torch.Tensor) -> torch.Tensor:
@@ -106,8 +165,8 @@ def spectral_match(x: torch.Tensor, reference_amplitude: torch.Tensor, alpha: fl
 
 
 def apply(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
-    """One named perturbation: ``jpeg`` (quality), ``blur`` (sigma), ``downscale`` (factor), ``h264`` (CRF;
-    ``x`` is then one clip)."""
+    """One named perturbation: ``jpeg`` (quality), ``blur`` (sigma), ``downscale`` (factor), ``h264`` (crf;
+    the batch is encoded as one clip)."""
     if kind == "jpeg":
         return jpeg(x, int(level))
     if kind == "blur":
@@ -116,4 +175,4 @@ def apply(x: torch.Tensor, kind: str, level: float) -> torch.Tensor:
         return downscale(x, float(level))
     if kind == "h264":
         return h264(x, float(level))
-    raise ValueError(f"unknown perturbation {kind}")
+    raise ValueError(f"unknown perturbation {kind!r}; choose one of {', '.join(KINDS)}")

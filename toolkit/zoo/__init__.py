@@ -1,13 +1,15 @@
-"""The model zoo: pretrained generators shipped inside the package.
+"""The model zoo: pretrained generators (and detectors) shipped inside the package.
 
 Each entry is a folder ``zoo/<entry>/`` holding ``weights.safetensors`` + ``weights.json`` (an ordinary
-mediatk checkpoint, sampling weights only: the EMA copy when the run kept one, no optimiser state) and
+mediatk checkpoint: for a generator its sampling weights only, the EMA copy when the run kept one, no optimiser
+state; for a detector what ``Detector.save`` writes, ``"kind": "detector"`` in the sidecar) and
 ``MODEL_CARD.md`` (data and its terms, the recipe, wall time, device, measured figures).  The sidecar's
 ``zoo`` field holds the card's facts in machine-readable form for ``mediatk models``.
 
-Lookup order for "the checkpoint of model X" (:func:`mediatk.core.runs.resolve_checkpoint`): a checkpoint the
-user trained always wins; the zoo's entry for X is the fallback, so ``mediatk generate --model cgan --attr
-smiling`` works on a fresh install with no data.  :func:`export` turns a trained run into an entry.
+Lookup order for "the X of kind K" (:func:`mediatk.core.store.find`, behind ``generate``, ``evaluate``,
+``load_detector`` and ``detect``): a checkpoint the user trained always wins; the zoo's entry for X is the
+fallback, so ``mediatk generate --model cgan --attr smiling`` works on a fresh install with no data.
+:func:`export` turns a trained generator run into an entry.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ ZOO_DIR = Path(__file__).resolve().parent
 WEIGHTS = "weights"
 
 
-def entries() -> list[dict[str, Any]]:
-    """Every shipped entry as ``{"name", "model", "path", "zoo": {...card facts}}``, sorted by name."""
+def entries(kind: str | None = None) -> list[dict[str, Any]]:
+    """Every shipped entry (of ``kind`` when given) as ``{"name", "kind", "model", "path", "zoo": {...card
+    facts}, "meta"}``, sorted by name."""
     out = []
     for d in sorted(p for p in ZOO_DIR.iterdir() if p.is_dir()):
         ck = d / (WEIGHTS + TENSOR_SUFFIX)
@@ -34,17 +37,29 @@ def entries() -> list[dict[str, Any]]:
             meta = read_meta(ck)
         except CheckpointError:
             continue
-        out.append({"name": d.name, "model": str(meta.get("model", "")), "path": ck, "zoo": meta.get("zoo", {})})
+        k = "detector" if meta.get("kind") == "detector" else "generator"
+        if kind is None or k == kind:
+            out.append({"name": d.name, "kind": k, "model": str(meta.get("model", "")), "path": ck,
+                        "zoo": meta.get("zoo", {}), "meta": meta})
     return out
 
 
-def pretrained(model: str) -> Path | None:
-    """The shipped checkpoint for ``model`` (the entry named in its sidecar as default), or None."""
-    found = [e for e in entries() if e["model"].lower() == model.lower()]
-    if not found:
-        return None
+def lookup(name: str, kind: str = "generator") -> dict[str, Any] | None:
+    """The entry of ``kind`` called ``name``, or the default entry of model ``name`` (the one whose card says
+    ``default``, else the first by name), or None."""
+    found = entries(kind)
+    named = [e for e in found if e["name"] == name.lower()]
+    if named:
+        return named[0]
+    found = [e for e in found if e["model"].lower() == name.lower()]
     found.sort(key=lambda e: (not e["zoo"].get("default", False), e["name"]))
-    return found[0]["path"]
+    return found[0] if found else None
+
+
+def pretrained(model: str, kind: str = "generator") -> Path | None:
+    """The shipped checkpoint for ``model`` (see :func:`lookup`), or None."""
+    e = lookup(model, kind)
+    return e["path"] if e else None
 
 
 def is_zoo_checkpoint(path: str | os.PathLike) -> bool:
@@ -79,4 +94,4 @@ def export(checkpoint: str | os.PathLike, entry_dir: str | os.PathLike, facts: d
     return save_checkpoint(d / WEIGHTS, {"model": weights}, meta)
 
 
-__all__ = ["ZOO_DIR", "describe_source", "entries", "export", "is_zoo_checkpoint", "pretrained"]
+__all__ = ["ZOO_DIR", "describe_source", "entries", "export", "is_zoo_checkpoint", "lookup", "pretrained"]

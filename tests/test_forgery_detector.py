@@ -1,0 +1,138 @@
+"""The ``face-forgery`` detector on real DFDC crops (CPU, small): it learns, calibration helps, a user's
+ImageNet weight file is read (and a pickle refused), and a saved detector predicts exactly as before."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from mediatk.core.errors import ConfigError
+from mediatk.datasets import load_images
+from mediatk.detectors import create, load
+from mediatk.detectors.forgery import ForgeryNet, fit_temperature, log_loss, read_safetensors, to_uint8
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SIZE = 64
+SMALL = ["--size", str(SIZE), "--steps", "500", "--batch-size", "32", "--eval-every", "100", "--warmup", "20",
+         "--lr", "3e-3", "--aug-prob", "0"]
+
+
+def _split(name: str, split: str, limit: int):
+    ds = load_images(name, split=split, image_size=SIZE, limit=limit, seed=0)
+    x, y = ds.tensor(), ds.labels.numpy()
+    return x[y == 0], x[y == 1], ds.groups[y == 0], ds.groups[y == 1]
+
+
+@pytest.fixture(scope="module")
+def dfdc(shared_data):
+    """A small DFDC subset at 64 px: 3000 train (about 500 real/fake pairs of one video), 300 val, 400 test
+    crops (the splits are by real video)."""
+    return {s: _split("dfdc-faces", s, n) for s, n in (("train", 3000), ("val", 300), ("test", 400))}
+
+
+@pytest.fixture(scope="module")
+def trained(dfdc):
+    """Trained on the train subset with real/fake pairs of one video per batch; val selects and calibrates."""
+    det = create("face-forgery", options=SMALL)
+    det.face_crops = True
+    real, fake, g_real, g_fake = dfdc["train"]
+    det.fit_arrays(to_uint8(real), to_uint8(fake), val=tuple(map(to_uint8, dfdc["val"][:2])), groups=(g_real, g_fake))
+    assert det.info["train_pairs"] > 300
+    return det
+
+
+def test_loss_falls_and_beats_chance(trained, dfdc):
+    from mediatk.core.metrics import detection_metrics
+
+    hist = trained.info["history"]
+    print("history:", hist)
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"] - 0.02
+    assert trained.info["val_source"] == "validation set given"
+    assert trained.fitted and trained.image_size == SIZE
+    real, fake, g_real, g_fake = dfdc["test"]
+    p = np.r_[trained.predict_proba(real), trained.predict_proba(fake)]
+    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    m = detection_metrics(y, p, intervals=True, groups=np.r_[g_real, g_fake])
+    print(f"DFDC test subset: AUC {m['auc']:.3f} {m['auc_ci']} (n {len(real)} real / {len(fake)} fake)")
+    assert m["auc_ci"][0] > 0.5, m  # better than chance with 95 % confidence, resampling real videos
+
+
+def test_best_checkpoint_is_the_best_on_val(trained):
+    hist = trained.info["history"]
+    best = max(hist, key=lambda h: h["val_auc"])
+    assert trained.info["best_step"] == best["step"]
+
+
+def test_calibration_lowers_val_log_loss(trained, dfdc):
+    cal = trained.info["calibration"]
+    assert cal["val_log_loss_after"] < cal["val_log_loss_before"], cal
+    # the stored figure is what the saved detector gives on val
+    real, fake = dfdc["val"][:2]
+    p = np.clip(np.r_[trained.predict_proba(real), trained.predict_proba(fake)], 1e-12, 1 - 1e-12)
+    y = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+    nll = float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert nll == pytest.approx(cal["val_log_loss_after"], abs=1e-3)
+
+
+def test_temperature_undoes_overconfidence():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-z))).astype(float)  # labels drawn from sigmoid(z): T = 1 is right
+    t = fit_temperature(5 * z, y)  # five times too confident
+    assert t == pytest.approx(5, rel=0.15)
+    assert log_loss(5 * z, y, t) < log_loss(5 * z, y) - 0.1
+
+
+def test_save_load_round_trip(trained, dfdc, tmp_path):
+    x = torch.cat([dfdc["test"][0][:32], dfdc["test"][1][:32]])
+    p = trained.predict_proba(x)
+    back = load(trained.save(tmp_path / "ff"))
+    assert type(back) is type(trained) and back.image_size == SIZE and back.face_crops is True
+    assert float(back.net.temperature) == pytest.approx(trained.info["calibration"]["temperature"], rel=1e-3)
+    np.testing.assert_array_equal(back.predict_proba(x), p)
+    with torch.no_grad():  # the differentiable logit agrees with predict_proba
+        np.testing.assert_allclose(torch.sigmoid(back.torch_logit(x).double()).numpy(), p, atol=1e-5)
+
+
+def test_imagenet_weights_from_a_safetensors_file(tmp_path, dfdc):
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    imagenet = torchvision.models.mobilenet_v3_small(num_classes=1000).state_dict()  # a stand-in, 1000 classes
+    f = tmp_path / "mnv3s.safetensors"
+    save_file({k: v.contiguous() for k, v in imagenet.items()}, str(f))
+    net = ForgeryNet("mobilenet_v3_small")
+    n = net.load_imagenet(read_safetensors(f), str(f))
+    own = net.backbone.state_dict()
+    assert n == len(imagenet) - 2  # everything but the 1000-class head's weight and bias
+    for k in ("features.0.0.weight", "features.12.0.weight", "classifier.0.weight"):
+        assert torch.equal(own[k], imagenet[k]), k
+    assert own["classifier.3.weight"].shape == (1, 1024)
+    # the same through the detector's --weights option
+    det = create("face-forgery", options=["--weights", str(f), "--size", "32", "--steps", "2", "--eval-every", "1",
+                                          "--batch-size", "8", "--warmup", "1"])
+    det.fit(*(x[:20] for x in dfdc["train"][:2]))
+    assert det.info["init"].startswith(str(f)) and f"({n} tensors)" in det.info["init"]
+    with pytest.raises(ConfigError, match="only .* tensors fit"):
+        ForgeryNet("resnet18").load_imagenet(read_safetensors(f), str(f))
+
+
+def test_a_pickle_weight_file_is_refused(tmp_path, cli):
+    sd = ForgeryNet("mobilenet_v3_small").backbone.state_dict()
+    pt = tmp_path / "weights.pth"
+    torch.save(sd, pt)
+    with pytest.raises(ConfigError, match="never unpickles"):
+        read_safetensors(pt)
+    disguised = tmp_path / "weights.safetensors"  # a pickle under a safetensors name is not read either
+    disguised.write_bytes(pt.read_bytes())
+    with pytest.raises(ConfigError, match="not a readable safetensors"):
+        read_safetensors(disguised)
+    with pytest.raises(ConfigError, match="no such file"):
+        read_safetensors(tmp_path / "missing.safetensors")
+    code, out, err = cli("train-detector", "face-forgery", "--real", "dfdc-faces", "-n", "20", "--image-size", "32",
+                         "--weights", pt, "--steps", "2", "--size", "32", "--out", tmp_path / "det")
+    assert code == 2, (out, err)
+    assert err.strip().startswith("mediatk: error:") and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in out + err and not (tmp_path / "det").exists()

@@ -157,6 +157,14 @@ def test_a_video_column_names_the_videos_and_h264_encodes_each_as_a_clip(trained
     assert r["robustness"]["h264"][0]["level"] == 40 and 0 <= r["robustness"]["h264"][0]["auc"] <= 1
 
 
+def test_the_shipped_model_by_its_zoo_name(tmp_path, cli):
+    code, _, err = cli("evaluate-detector", "face-forgery-dfdc", "--data", "dfdc-faces", "--limit", "200",
+                         "--n-boot", "100", "--out", tmp_path / "ev", "--device", "cpu")
+    assert code == 0, err
+    res = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert res["detectors"][0]["id"].startswith("face-forgery-") and res["results"][0]["frame"]["auc"] > 0.6
+
+
 def test_bad_input_is_one_line_exit_2(trained, tmp_path, shared_data, cli):
     ckpt = trained[0]
     cases = [(("nosuch", "--data", "dfdc-faces"), "unknown detector 'nosuch'"),

@@ -167,9 +167,11 @@ def parse_detectors(specs: Sequence[str], checkpoints: Sequence[str], device: st
         raise ConfigError("name a detector (e.g. cnn, or cnn=PATH) or give --checkpoint PATH")
     out: dict[str, Any] = {}
     for name, ck in wanted:
-        cls = DETECTORS.get(name)
-        if cls.media != "image" or not cls.trainable:
-            raise ConfigError(f"{name} does not score face crops; evaluate-detector takes trained image detectors")
+        if name in DETECTORS:  # else a zoo entry's name (face-forgery-dfdc), which load_detector resolves
+            cls = DETECTORS.get(name)
+            if cls.media != "image" or not cls.trainable:
+                raise ConfigError(f"{name} does not score face crops; evaluate-detector takes trained image "
+                                  "detectors")
         det = load_detector(name, ck, device)
         out.setdefault(detector_id(det), det)
     return out

@@ -163,6 +163,7 @@ def test_the_shipped_model_by_its_zoo_name(tmp_path, cli):
     assert code == 0, err
     res = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert res["detectors"][0]["id"].startswith("face-forgery-") and res["results"][0]["frame"]["auc"] > 0.6
+    assert res["detectors"][0]["trained_on"] == "dfdc-faces" and res["results"][0]["in_domain"]
 
 
 def test_bad_input_is_one_line_exit_2(trained, tmp_path, shared_data, cli):

@@ -312,7 +312,8 @@ def evaluate_pair(det: Any, cs: CropSet, scores: dict[str, np.ndarray], opts: Ev
 
 def _trained_on(det: Any) -> str | None:
     info = getattr(det, "info", {}) or {}
-    return info.get("real") or info.get("data")
+    sets = info.get("train_sets")  # the face-forgery bench records a list of sets
+    return info.get("real") or info.get("data") or (", ".join(map(str, sets)) if isinstance(sets, list) else None)
 
 
 def _same_set(a: str | None, b: CropSet) -> bool:
@@ -358,7 +359,7 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
                                    "resample so few groups are unreliable")
         if min(vc.values()) < FEW_GROUPS:
             res["warnings"].append(f"{cs.name}: video level rests on {vc['real']} real and {vc['fake']} fake "
-                                   f"videos ({cs.video_unit})")
+                                   f"videos, a video being {cs.video_unit}")
         log(f"{cs.name}: {len(cs.labels)} crops in {len(np.unique(cs.video))} videos, "
             f"{len(np.unique(cs.groups))} groups; {len(conds)} condition(s) x {len(dets)} detector(s)")
         scores = score_crops(dets, cs, conds, log)

@@ -69,7 +69,7 @@ def plot_roc(res: dict[str, Any], dataset: str, path: Path) -> Path:
             pts = r["roc"][level]
             ax.plot(pts["fpr"], pts["tpr"], label=f"{r['detector']} (AUC {r[level]['auc']:.3f})")
         ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-        ax.set_title(f"{dataset}: {level} level ({rows[0][level]['n_real']} real / {rows[0][level]['n_fake']} fake)")
+        ax.set_title(f"{dataset}, {level} level\n{rows[0][level]['n_real']} real / {rows[0][level]['n_fake']} fake", fontsize=10)
         ax.set_xlabel("false positive rate (real flagged)")
         ax.set_ylabel("true positive rate (fakes flagged)")
         ax.legend(fontsize=8, loc="lower right")

@@ -121,6 +121,7 @@ class Reference(nn.Module):
     """Adapter so the quality evaluator can sample the reference generator."""
 
     needs, attr_names, cond_dim, num_classes = "images", (), 0, 0
+    can_sample, name = True, "reference-dcgan"  # what the one sampler (generators.sampling.sample_images) asks
 
     def __init__(self, netG: nn.Module, nz: int, shape: tuple[int, int, int]):
         super().__init__()

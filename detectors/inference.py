@@ -52,9 +52,11 @@ def select_detectors(names: Iterable[str] | None, device: str) -> tuple[dict[str
         if getattr(cls, "over_images", False):
             raise ConfigError(f"{nm} runs over image detectors on the faces of a video: name those instead "
                               "(e.g. --detector cnn)")
-        if cls.trainable and ck is None and find_detector(nm) is None:
-            skipped[nm] = {"reason": "no trained checkpoint", "train": train_hint(nm)}
-            continue
+        if cls.trainable and ck is None:
+            ck = find_detector(nm)  # looked up once: load_detector would search the store again
+            if ck is None:
+                skipped[nm] = {"reason": "no trained checkpoint", "train": train_hint(nm)}
+                continue
         loaded[nm] = load_detector(nm, ck, device)
     return loaded, skipped
 

@@ -228,7 +228,8 @@ def extract_faces(data: str | os.PathLike, out: str | os.PathLike, opts: Extract
     secs = time.perf_counter() - t0
     last = {r["video"]: r for r in _read_rows(videos_csv)}.values()    # a retried video's newest row
     return {"out": str(out), "videos": len(videos), "done_before": len(done), **counts,
-            "seconds": round(secs, 1), "no_face_videos": [r["video"] for r in last if r["status"] == "no_face"],
+            "seconds": round(secs, 1), "with_faces": sum(r["status"] == "ok" for r in last),
+            "no_face_videos": [r["video"] for r in last if r["status"] == "no_face"],
             "errors": {r["video"]: r["message"] for r in last if r["status"] == "error"}}
 
 

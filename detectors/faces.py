@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
-from mediatk.core.runtime import resolve_device
+from mediatk.core.runtime import import_torchvision, resolve_device
 from mediatk.media.pixels import crop_box, resize_uint8, square_box
 
 
@@ -73,6 +73,7 @@ class FaceFinder:
 
     def __init__(self, device: str | torch.device = "cpu", detect_side: int | None = 360, min_face_frac: float = 0.06,
                  thresholds: Sequence[float] = (0.6, 0.7, 0.7), refine_threshold: float = 0.8):
+        import_torchvision()  # facenet-pytorch imports torchvision: load it without torch._dynamo
         from facenet_pytorch import MTCNN
 
         self.device = resolve_device(device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -157,6 +158,32 @@ def test_a_video_column_names_the_videos_and_h264_encodes_each_as_a_clip(trained
     assert r["robustness"]["h264"][0]["level"] == 40 and 0 <= r["robustness"]["h264"][0]["auc"] <= 1
 
 
+def test_a_video_set_is_cut_into_face_crops_once_and_scored_per_video(trained, tmp_path, cli, monkeypatch):
+    """A video layout is cut with extract-faces (--frames per video) into the home's cache, then evaluated;
+    the second evaluation reads the cache instead of cutting again."""
+    monkeypatch.setenv("MEDIATK_HOME", str(tmp_path / "home"))
+    args = ("evaluate-detector", f"cnn={trained[0]}", "--data", "face-videos", "--split", "all", "--frames", "2",
+            "--n-boot", "50", "--device", "cpu")
+    code, _, err = cli(*args, "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "cutting 2 face crops per video" in err and "--frames 2" in json.loads(
+        (tmp_path / "a" / "results.json").read_text())["command"]
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    ds = res["datasets"][0]
+    ex = ds["extraction"]
+    assert ex["frames_per_video"] == 2 and ex["videos"] == 10 and not ex["failed"], ex
+    # every video is either scored or reported as faceless (here one clip's 2 frames hold no face at p >= 0.9)
+    assert ex["videos_with_faces"] + len(ex["no_face"]) == 10 and ex["videos_with_faces"] >= 8, ex
+    assert sum(ds["counts"]["videos"].values()) == ex["videos_with_faces"] and "video column" in ds["video_unit"]
+    assert sum(ds["counts"]["crops"].values()) <= 20 and res["results"][0]["video"]["n_real"] >= 5
+    assert any("gave no face crop and are not scored" in w for w in res["warnings"]) == bool(ex["no_face"])
+    assert Path(ex["crops"]).parent == tmp_path / "home" / "cache" / "faces"
+    code, _, err2 = cli(*args, "--out", tmp_path / "b")
+    assert code == 0 and "cutting" not in err2, err2
+    again = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert again["results"][0]["video"]["auc"] == res["results"][0]["video"]["auc"]
+
+
 def test_the_shipped_model_by_its_zoo_name(tmp_path, cli):
     code, _, err = cli("evaluate-detector", "face-forgery-dfdc", "--data", "dfdc-faces", "--limit", "200",
                          "--n-boot", "100", "--out", tmp_path / "ev", "--device", "cpu")
@@ -171,7 +198,6 @@ def test_bad_input_is_one_line_exit_2(trained, tmp_path, shared_data, cli):
     cases = [(("nosuch", "--data", "dfdc-faces"), "unknown detector 'nosuch'"),
              (("blink", "--data", "dfdc-faces"), "does not score face crops"),
              ((f"cnn={ckpt}", "--data", "fashion-mnist"), "is not a face-crop set"),
-             ((f"cnn={ckpt}", "--data", "ffpp-c40"), "mediatk extract-faces ffpp-c40"),
              (("--data", "dfdc-faces"), "name a detector")]
     root = tmp_path / "crops"
     (root / "real").mkdir(parents=True)

@@ -136,3 +136,34 @@ def test_a_pickle_weight_file_is_refused(tmp_path, cli):
     assert code == 2, (out, err)
     assert err.strip().startswith("mediatk: error:") and len(err.strip().splitlines()) == 1
     assert "Traceback" not in out + err and not (tmp_path / "det").exists()
+
+
+def test_pairs_draw_fakes_uniformly_whatever_the_group_sizes():
+    """A group with many reals and fakes (ffpp-crops' id blocks) must not outweigh one-to-one groups (DFDC)."""
+    from mediatk.detectors.forgery import Pairs
+
+    g_real = np.array(["big"] * 30 + [f"v{i}" for i in range(100)] + ["lonely"])
+    g_fake = np.array(["big"] * 100 + [f"v{i}" for i in range(100)] + ["nobody"])
+    p = Pairs(g_real, g_fake)
+    assert len(p) == 200 and not p.one_real            # the fake of group "nobody" has no real: left out
+    r, f = p.draw(20_000, torch.Generator().manual_seed(0))
+    assert (g_real[r.numpy()] == g_fake[f.numpy()]).all()
+    share = float((g_fake[f.numpy()] == "big").mean())
+    assert 0.47 < share < 0.53, share                  # 100 of 200 fakes; the old pair list gave 3000 of 3100
+    big_reals = r.numpy()[g_real[r.numpy()] == "big"]
+    assert len(np.unique(big_reals)) == 30             # every real of the big group is used
+
+
+def test_one_real_per_group_draws_as_the_original_pair_list():
+    """DFDC's one-to-one groups: the same random draws as before (the shipped model stays reproducible)."""
+    from mediatk.detectors.forgery import Pairs
+
+    rng = np.random.default_rng(0)
+    g_real = np.array([f"v{i}" for i in rng.permutation(50)])
+    g_fake = np.array([f"v{i}" for i in range(50)])
+    p = Pairs(g_real, g_fake)
+    where = {g: i for i, g in enumerate(g_real)}
+    old = torch.tensor([(where[g], j) for j, g in enumerate(g_fake)])
+    r, f = p.draw(64, torch.Generator().manual_seed(3))
+    i0, i1 = old[torch.randint(len(old), (64,), generator=torch.Generator().manual_seed(3))].T
+    assert p.one_real and torch.equal(r, i0) and torch.equal(f, i1)

@@ -14,11 +14,12 @@ import click
 from mediatk.cli.core import device_option, main, seed_option
 
 
-def _command(detectors, checkpoints, data, split, limit, robustness, n_boot, seed) -> str:
+def _command(detectors, checkpoints, data, split, limit, robustness, n_boot, seed, frames) -> str:
     """The command line that reproduces a result (options in a fixed order, defaults spelt out)."""
     args = ["mediatk", "evaluate-detector", *detectors]
     args += [a for ck in checkpoints for a in ("--checkpoint", ck)] + [a for d in data for a in ("--data", d)]
     args += ["--split", split] + (["--limit", str(limit)] if limit else []) + (["--robustness"] if robustness else [])
+    args += ["--frames", str(frames)]
     return shlex.join(args + ["--n-boot", str(n_boot), "--seed", str(seed)])
 
 
@@ -32,6 +33,9 @@ def _command(detectors, checkpoints, data, split, limit, robustness, n_boot, see
               help="Which split of each set is scored.")
 @click.option("--limit", type=click.IntRange(4, None), default=None,
               help="At most N crops per set, picked by --seed (as train-detector -n picks its held-out crops).")
+@click.option("--frames", type=click.IntRange(1, 10_000), default=32, show_default=True,
+              help="Face crops per video for a video set (ffpp, celeb-df, real/ fake/ videos): cut once with "
+                   "extract-faces' defaults and cached in MEDIATK_HOME.")
 @click.option("--robustness", is_flag=True, help="Also AUC under JPEG, blur, downscale and H.264 re-encoding.")
 @click.option("--n-boot", type=click.IntRange(50, 100_000), default=1000, show_default=True,
               help="Bootstrap resamples per interval.")
@@ -39,13 +43,15 @@ def _command(detectors, checkpoints, data, split, limit, robustness, n_boot, see
               help="Output folder (default: runs/evaluate-detector/<time>); must not hold a results.json yet.")
 @device_option
 @seed_option
-def evaluate_detector_cmd(detectors, checkpoints, data, split, limit, robustness, n_boot, out, device, seed) -> None:
+def evaluate_detector_cmd(detectors, checkpoints, data, split, limit, frames, robustness, n_boot, out, device,
+                          seed) -> None:
     """Evaluate trained detectors (NAME: the newest trained; NAME=CHECKPOINT: that one) on face-crop sets.
 
     Frame- and video-level AUC, AP, EER, TPR@1%FPR, accuracy and log loss at the detector's threshold with
     group-bootstrap 95% intervals; one row per manipulation method; the cross-dataset matrix; with
-    --robustness the AUC under JPEG, blur, downscale and H.264.  Video sets (ffpp, celeb-df): cut face crops
-    first with 'mediatk extract-faces'.
+    --robustness the AUC under JPEG, blur, downscale and H.264.  A video set (ffpp, celeb-df, real/ fake/
+    videos) is cut into --frames face crops per video first (once; cached), and a video's score is the mean
+    over its crops.
     """
     import torch
     from mediatk import __version__
@@ -59,11 +65,13 @@ def evaluate_detector_cmd(detectors, checkpoints, data, split, limit, robustness
     outdir = Path(out) if out else Path("runs") / "evaluate-detector" / time.strftime("%Y%m%d-%H%M%S")
     if (outdir / "results.json").exists():
         raise ConfigError(f"--out {outdir} already holds an evaluation (results.json); choose another folder")
-    opts = EvalOptions(split=split, limit=limit, seed=seed, n_boot=n_boot, robustness=robustness)
+    dev = str(resolve_device(device))
+    opts = EvalOptions(split=split, limit=limit, seed=seed, n_boot=n_boot, robustness=robustness, frames=frames,
+                       device=dev)
     opts.check()
-    dets = parse_detectors(detectors, checkpoints, str(resolve_device(device)))
+    dets = parse_detectors(detectors, checkpoints, dev)
     res = evaluate(dets, data, opts, log=lambda s: click.echo(s, err=True))
-    res["command"] = _command(detectors, checkpoints, data, split, limit, robustness, n_boot, seed)
+    res["command"] = _command(detectors, checkpoints, data, split, limit, robustness, n_boot, seed, frames)
     res["versions"] = {"mediatk": __version__, "torch": torch.__version__}
     write_json(outdir / "results.json", res)
     report = write_report(outdir)

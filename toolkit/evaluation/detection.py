@@ -16,16 +16,20 @@ For each trained detector and each face-crop set (DeepfakeBench's protocol on me
   perturbed at their own size through :mod:`mediatk.media.perturb` before the detector resizes them; for
   H.264 each video's crops (in file order) are encoded as one short clip.
 
-Every number comes from :mod:`mediatk.core.metrics` (log loss from scikit-learn).  Video layouts (``ffpp``,
-``celeb-df``, ``videos``) are refused with the ``extract-faces`` command that turns them into a crop set.
+Every number comes from :mod:`mediatk.core.metrics` (log loss from scikit-learn).  A video layout (``ffpp``,
+``celeb-df``, ``videos``) is first cut into face crops with ``extract-faces``' defaults and ``frames`` frames per
+video (32, DeepfakeBench's count), once, into ``$MEDIATK_HOME/cache/faces/`` (resumable; keyed by the set's
+path and the extraction options); its crops then name their videos, so video level is the mean over a video's
+crops.  Videos in which no face was found are not scored: the results say how many.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +57,8 @@ class EvalOptions:
     n_boot: int = 1000
     robustness: bool = False
     levels: dict[str, tuple[float, ...]] = field(default_factory=lambda: dict(LEVELS))
+    frames: int = 32                # face crops per video when a set is a video layout (cut once, cached)
+    device: str = "cpu"             # where MTCNN runs when a video layout is cut into crops
 
     def check(self) -> None:
         if self.limit is not None and self.limit < 4:
@@ -75,6 +81,7 @@ class CropSet:
     methods: np.ndarray         # manipulation method per crop ("original" for reals)
     video: np.ndarray           # index of the crop's video (see the module docstring)
     video_unit: str             # what a "video" is in this set, in words
+    extraction: dict[str, Any] | None = None  # for a video layout: how its crops were cut (crops_of_videos)
 
     def counts(self) -> dict[str, Any]:
         vl = self.video_labels()
@@ -96,16 +103,43 @@ class CropSet:
         return np.unique(self.video, return_index=True)[1]
 
 
-def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed: int = 0) -> CropSet:
-    """The ``split`` of face-crop set ``spec``; DataError for sets without real/fake labels and groups."""
+def crops_of_videos(spec: str, fmt: str, path: Path, frames: int, device: str = "cpu",
+                    log: Callable[[str], None] = print) -> tuple[Path, dict[str, Any]]:
+    """The face crops of video set ``spec``, cut by ``extract-faces`` (its defaults, ``frames`` per video) into
+    ``$MEDIATK_HOME/cache/faces/NAME-KEY`` the first time and read back afterwards (a cut that was stopped
+    resumes).  KEY hashes the set's resolved path, its format and the extraction options."""
+    from mediatk.core.runs import mediatk_home
+    from mediatk.detectors.extract import ExtractOptions, extract_faces
+
+    ex = ExtractOptions(frames=frames)
+    ex.check()
+    key = hashlib.sha1(json.dumps([str(Path(path).resolve()), fmt, asdict(ex)]).encode()).hexdigest()[:12]
+    out = mediatk_home() / "cache" / "faces" / f"{Path(path).name}-{key}"
+    if not (out / "videos.csv").is_file():
+        log(f"{spec}: a video set ({fmt}); cutting {frames} face crops per video into {out} (once)")
+    rep = extract_faces(spec, out, ex, device=device, progress=False, log=lambda s: None)
+    if rep["with_faces"] == 0:
+        raise DataError(f"{spec}: no face was found in any of its {rep['videos']} videos")
+    return out, rep
+
+
+def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed: int = 0, frames: int = 32,
+                  device: str = "cpu", log: Callable[[str], None] = print) -> CropSet:
+    """The ``split`` of face-crop set ``spec`` (a video layout is cut into crops first, see
+    :func:`crops_of_videos`); DataError for sets without real/fake labels and groups."""
     from mediatk.datasets import load_images, resolve
     from mediatk.datasets.base import FORMATS, pick_column, read_csv_rows
     from mediatk.datasets.forgery import CROP_FILE_COLUMNS
 
     fmt, path = resolve(spec)
-    if getattr(FORMATS.get(fmt), "kind", "images") == "videos":
-        raise DataError(f"{spec} is a video set ({fmt}); evaluate-detector reads face crops: cut them first with "
-                        f"'mediatk extract-faces {spec} --out CROPS --frames 32' and pass --data CROPS")
+    cut = None
+    if getattr(FORMATS.get(fmt), "kind", "images") == "videos" and path is not None:
+        path, cut = crops_of_videos(spec, fmt, path, frames, device, log)
+        cs = load_crop_set(str(path), split, limit, seed)
+        cs.name, cs.extraction = str(spec), {
+            "frames_per_video": frames, "crops": str(path), "videos": cut["videos"], "videos_with_faces": cut["with_faces"],
+            "no_face": cut["no_face_videos"], "failed": sorted(cut["errors"])}
+        return cs
     if fmt != "facecrops" or path is None:
         raise DataError(f"{spec} ({fmt}) is not a face-crop set: evaluate-detector needs real/fake labels and "
                         "groups (labels.csv with file, label real/fake and a group column)")
@@ -336,7 +370,7 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
     if not data:
         raise ConfigError("give at least one --data face-crop set")
     t0 = time.perf_counter()
-    sets = [load_crop_set(d, opts.split, opts.limit, opts.seed) for d in data]
+    sets = [load_crop_set(d, opts.split, opts.limit, opts.seed, opts.frames, opts.device, log) for d in data]
     names = [cs.name for cs in sets]
     if len(set(names)) != len(names):
         raise ConfigError(f"--data names a set twice: {', '.join(names)}")
@@ -350,9 +384,15 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
                        "trained_on": _trained_on(det), "image_size": det.image_size, "channels": det.channels,
                        "threshold": float(getattr(det, "threshold", 0.5))} for d, det in dets.items()],
         "datasets": [{"name": cs.name, "path": str(cs.path), "split": opts.split, "video_unit": cs.video_unit,
-                      "counts": cs.counts()} for cs in sets],
+                      "counts": cs.counts(), **({"extraction": cs.extraction} if cs.extraction else {})}
+                     for cs in sets],
         "results": [], "warnings": []}
     for cs in sets:
+        ex = cs.extraction
+        if ex and ex["videos_with_faces"] < ex["videos"]:
+            res["warnings"].append(f"{cs.name}: {ex['videos'] - ex['videos_with_faces']} of {ex['videos']} videos "
+                                   f"gave no face crop and are not scored ({len(ex['no_face'])} without a face, "
+                                   f"{len(ex['failed'])} failed to decode; see {ex['crops']}/videos.csv)")
         n_groups, vc = len(np.unique(cs.groups)), cs.counts()["videos"]
         if n_groups < FEW_GROUPS:
             res["warnings"].append(f"{cs.name}: only {n_groups} groups in the {opts.split} split; intervals that "

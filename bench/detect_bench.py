@@ -124,7 +124,6 @@ def run_pipeline(path: Path, dets, device: str, opts=None) -> dict:
 
 def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads: int) -> dict:
     """Full MTCNN on every full-resolution frame, one by one; eyes and per-face detectors on every frame."""
-    import cv2
     import torch
     from mediatk.detectors import find_detector, load
     from mediatk.detectors.blink import EyeOpenness
@@ -146,7 +145,7 @@ def run_naive(path: Path, dets, device: str, max_seconds: float | None, threads:
             face = track.choose(finder.detect([fr.image])[0])
             if face is not None:
                 if eyes is not None and plausible_eyes(face):
-                    eyes.batch([cv2.cvtColor(fr.image, cv2.COLOR_RGB2GRAY)], [face])
+                    eyes.batch([fr.image], [face])  # RGB, as the pipeline passes it
                 for det in per_face.values():
                     det.predict_proba(detector_input(det, fr.image, face)[None])
             n += 1
@@ -174,11 +173,11 @@ def child_peak(path: Path, device: str) -> dict:
 
 def default_detectors(device: str) -> dict:
     """What ``mediatk detect`` loads with an empty model store: the shipped face model and blink."""
-    from mediatk.core.store import find
+    from mediatk.detectors import find_detector
     from mediatk.detectors.inference import select_detectors
 
     dets, _ = select_detectors(None, device)
-    ck = find("face-forgery", kind="detector")
+    ck = find_detector("face-forgery")
     if "face-forgery" not in dets or ck is None or "zoo" not in Path(ck).parts:
         raise SystemExit(f"--default-model needs an empty MEDIATK_HOME (the zoo's face-forgery), found {ck}")
     print(f"default detectors: {sorted(dets)}; face-forgery from {ck}", flush=True)

@@ -32,3 +32,18 @@ def test_detect_start_imports_torchvision_without_dynamo_and_roi_align_still_wor
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
+
+
+def test_mediatk_detect_on_a_video_never_imports_dynamo(shared_data, tmp_path):
+    """The whole command (CLI, store, shipped model, MTCNN, blink): a new ``import torchvision`` or
+    ``facenet_pytorch`` that runs before ``import_torchvision`` would bring the 3.5 s back."""
+    import os
+
+    clip = shared_data / "face-videos" / "real" / "liveportrait_d0.mp4"
+    env = {**os.environ, "MEDIATK_HOME": str(tmp_path / "home")}
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "mediatk", "detect", str(clip)], capture_output=True,
+                       text=True, timeout=300, check=False, env=env)
+    assert r.returncode == 0 and "rests on face-forgery" in r.stdout, r.stderr[-2000:]
+    imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert "facenet_pytorch" in imported and "torchvision" in imported
+    assert not [m for m in imported if m.startswith("torch._dynamo")]

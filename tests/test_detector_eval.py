@@ -178,6 +178,7 @@ def test_a_video_set_is_cut_into_face_crops_once_and_scored_per_video(trained, t
     assert sum(ds["counts"]["crops"].values()) <= 20 and res["results"][0]["video"]["n_real"] >= 5
     assert any("gave no face crop and are not scored" in w for w in res["warnings"]) == bool(ex["no_face"])
     assert Path(ex["crops"]).parent == tmp_path / "home" / "cache" / "faces"
+    assert "cut from 10 videos, 2 frames each" in (tmp_path / "a" / "report.html").read_text()
     code, _, err2 = cli(*args, "--out", tmp_path / "b")
     assert code == 0 and "cutting" not in err2, err2
     again = json.loads((tmp_path / "b" / "results.json").read_text())

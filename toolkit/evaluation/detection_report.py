@@ -194,6 +194,14 @@ def check(res: Any, rfile: Path) -> None:
             raise ConfigError(f"{rfile} lacks '{key}'")
 
 
+def _cut(ex: dict | None) -> str:
+    """How a video set was cut into crops, for its line in the data list (empty for a crop set)."""
+    if not ex:
+        return ""
+    return (f"; cut from {ex['videos']} videos, {ex['frames_per_video']} frames each, {ex['videos_with_faces']} "
+            f"with a face (crops in <code>{html.escape(ex['crops'])}</code>)")
+
+
 def write_report(out: str | Path) -> Path:
     """(Re)build ``out/report.html`` and ``out/plots/*.png`` from ``out/results.json``."""
     out = Path(out)
@@ -217,7 +225,7 @@ def write_report(out: str | Path) -> Path:
                    f"<code>{html.escape(d['path'])}</code>): {d['counts']['crops']['real']} real / "
                    f"{d['counts']['crops']['fake']} fake crops, {d['counts']['videos']['real']} / "
                    f"{d['counts']['videos']['fake']} videos, {d['counts']['groups']} groups; a video is "
-                   f"{html.escape(d['video_unit'])}</li>" for d in res["datasets"])
+                   f"{html.escape(d['video_unit'])}{_cut(d.get('extraction'))}</li>" for d in res["datasets"])
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>mediatk detector evaluation</title>
 <style>

@@ -173,12 +173,11 @@ def child_peak(path: Path, device: str) -> dict:
 
 def default_detectors(device: str) -> dict:
     """What ``mediatk detect`` loads with an empty model store: the shipped face model and blink."""
-    from mediatk.detectors import find_detector
     from mediatk.detectors.inference import select_detectors
 
     dets, _ = select_detectors(None, device)
-    ck = find_detector("face-forgery")
-    if "face-forgery" not in dets or ck is None or "zoo" not in Path(ck).parts:
+    ck = getattr(dets.get("face-forgery"), "checkpoint_path", None)  # what the store found for detect
+    if ck is None or "zoo" not in Path(ck).parts:
         raise SystemExit(f"--default-model needs an empty MEDIATK_HOME (the zoo's face-forgery), found {ck}")
     print(f"default detectors: {sorted(dets)}; face-forgery from {ck}", flush=True)
     return dets

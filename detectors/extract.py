@@ -175,7 +175,7 @@ def extract_faces(data: str | os.PathLike, out: str | os.PathLike, opts: Extract
     todo = [(k, it) for k, it in todo if k not in done]
     if done:
         log(f"resuming: {len(done)} videos done, {len(todo)} to go")
-    finder = FaceFinder(device=device)
+    finder = FaceFinder(device=device) if todo else None  # a finished set (a cache hit) needs no MTCNN
     counts = {"ok": 0, "no_face": 0, "error": 0, "crops": 0}
     t0 = time.perf_counter()
 

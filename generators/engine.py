@@ -339,9 +339,10 @@ def fit(model: Generator, feed: Feed | PairFeed, run: RunDir | None, tc: TrainCo
         while True:
             with precision.autocast(device):
                 try:
-                    upd = _with_penalties(model, next(it), penalties, batch[0].shape[0])
+                    upd = next(it)
                 except StopIteration:
                     break
+                upd = _with_penalties(model, upd, penalties, batch[0].shape[0])
             loss = upd.loss.float()
             if not torch.isfinite(loss):
                 where = f"last good checkpoint: {last_good}" if last_good else "no checkpoint was written yet"

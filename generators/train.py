@@ -27,6 +27,7 @@ from mediatk.generators.engine import (
     PairFeed,
     TrainConfig,
     TrainResult,
+    check_penalties,
     check_selection,
     fit,
     make_feed,
@@ -124,6 +125,7 @@ def train(model: str | None = None, data: str | None = None, steps: int | None =
     from mediatk.core.runtime import resolve_device
 
     resolve_device(device)  # an unusable --device fails here, before a run folder exists
+    check_penalties(net, penalties)  # so does a penalty the model cannot take
     run = _make_run(cls.name, out, device, index)
     config = {"model": cls.name, "options": dataclasses.asdict(cfg), "data": str(data), "image_size": image_size,
               "channels": channels, "attrs": list(attrs or []), "batch_size": batch_size, "seed": seed,

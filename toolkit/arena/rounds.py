@@ -88,12 +88,12 @@ class Arena:
                      ckpt_every=10**9, log_every=max(1, steps // log_parts), **kw)
 
     def _copy_generator(self, model: Any, g: str, t: int, meta: dict[str, Any]) -> None:
-        """Save ``model`` as round ``t``'s generator, with ``meta`` minus what the save itself writes (its
-        id among them: the source's id made the copy's sidecar disagree with its tensors)."""
+        """Save ``model`` as round ``t``'s generator with ``meta`` (less its path and the source's versions: the
+        save records its own)."""
         from mediatk.core.checkpoint import save_checkpoint
         from mediatk.core.runs import RunDir
 
-        own = {k: v for k, v in meta.items() if k not in ("format", "id", "extra", "tensors", "versions", "path")}
+        own = {k: v for k, v in meta.items() if k not in ("versions", "path")}
         save_checkpoint(RunDir(self.store.fresh_gen_dir(g, t)).ckpt("last"), {"model": model}, own)
 
     def train_generator(self, g: str) -> None:
@@ -241,8 +241,9 @@ class Arena:
                           for g in self.cfg.generators])
         for d in self.cfg.detectors:
             curves: dict[str, list[list[float]]] = {}
+            clean = auc(self.proba(d, 0, real), self.proba(d, 0, fake))  # the same first point of every curve
             for kind, levels in ROBUSTNESS.items():
-                pts = [[0.0 if kind != "jpeg" else 100.0, auc(self.proba(d, 0, real), self.proba(d, 0, fake))]]
+                pts = [[0.0 if kind != "jpeg" else 100.0, clean]]
                 for lv in levels:
                     pts.append([float(lv), auc(self.proba(d, 0, apply(real, kind, lv)),
                                                self.proba(d, 0, apply(fake, kind, lv)))])

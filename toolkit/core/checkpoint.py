@@ -149,6 +149,7 @@ def save_checkpoint(path: str | os.PathLike, modules: dict[str, Any], meta: dict
         seen[sig] = k
     ckpt_id = uuid.uuid4().hex
     full_meta = {"format": FORMAT, "id": ckpt_id, **meta}
+    full_meta.update(format=FORMAT, id=ckpt_id)  # a copied sidecar's own id must not name these new tensors
     full_meta.setdefault("versions", package_versions())
     full_meta["extra"] = extra_json
     full_meta["tensors"] = {k: list(v.shape) for k, v in tensors.items() if not k.startswith("extra/")}

@@ -132,7 +132,6 @@ def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed
     from mediatk.datasets.forgery import CROP_FILE_COLUMNS
 
     fmt, path = resolve(spec)
-    cut = None
     if getattr(FORMATS.get(fmt), "kind", "images") == "videos" and path is not None:
         path, cut = crops_of_videos(spec, fmt, path, frames, device, log)
         cs = load_crop_set(str(path), split, limit, seed)
@@ -387,13 +386,13 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
                       "counts": cs.counts(), **({"extraction": cs.extraction} if cs.extraction else {})}
                      for cs in sets],
         "results": [], "warnings": []}
-    for cs in sets:
+    for cs, info in zip(sets, res["datasets"], strict=True):
         ex = cs.extraction
         if ex and ex["videos_with_faces"] < ex["videos"]:
             res["warnings"].append(f"{cs.name}: {ex['videos'] - ex['videos_with_faces']} of {ex['videos']} videos "
                                    f"gave no face crop and are not scored ({len(ex['no_face'])} without a face, "
                                    f"{len(ex['failed'])} failed to decode; see {ex['crops']}/videos.csv)")
-        n_groups, vc = len(np.unique(cs.groups)), cs.counts()["videos"]
+        n_groups, vc = info["counts"]["groups"], info["counts"]["videos"]
         if n_groups < FEW_GROUPS:
             res["warnings"].append(f"{cs.name}: only {n_groups} groups in the {opts.split} split; intervals that "
                                    "resample so few groups are unreliable")
@@ -401,7 +400,7 @@ def evaluate(dets: dict[str, Any], data: Sequence[str], opts: EvalOptions,
             res["warnings"].append(f"{cs.name}: video level rests on {vc['real']} real and {vc['fake']} fake "
                                    f"videos, a video being {cs.video_unit}")
         log(f"{cs.name}: {len(cs.labels)} crops in {len(np.unique(cs.video))} videos, "
-            f"{len(np.unique(cs.groups))} groups; {len(conds)} condition(s) x {len(dets)} detector(s)")
+            f"{n_groups} groups; {len(conds)} condition(s) x {len(dets)} detector(s)")
         scores = score_crops(dets, cs, conds, log)
         for d, det in dets.items():
             fig = evaluate_pair(det, cs, scores[d], opts)

@@ -185,6 +185,25 @@ def test_a_video_set_is_cut_into_face_crops_once_and_scored_per_video(trained, t
     assert again["results"][0]["video"]["auc"] == res["results"][0]["video"]["auc"]
 
 
+def test_a_video_set_without_any_face_is_one_line_exit_2(trained, tmp_path, cli, monkeypatch):
+    """Videos in which MTCNN finds no face: one line naming the set, exit 2, no results written."""
+    from mediatk.media.video import VideoWriter
+
+    monkeypatch.setenv("MEDIATK_HOME", str(tmp_path / "home"))
+    rng = np.random.default_rng(0)
+    for label in ("real", "fake"):
+        (tmp_path / "vids" / label).mkdir(parents=True)
+        with VideoWriter(tmp_path / "vids" / label / "noise.mp4", 10.0) as w:
+            for _ in range(10):
+                w.write(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    code, _, err = cli("evaluate-detector", f"cnn={trained[0]}", "--data", tmp_path / "vids", "--split", "all",
+                       "--frames", "2", "--out", tmp_path / "ev", "--device", "cpu")
+    assert code == 2 and "no face was found in any of its 2 videos" in err, err
+    # stderr: the progress line announcing the cut, then the one-line error (no traceback)
+    assert err.splitlines()[-1].startswith("mediatk: error:") and err.count("mediatk: error:") == 1
+    assert "Traceback" not in err and not (tmp_path / "ev").exists()
+
+
 def test_the_shipped_model_by_its_zoo_name(tmp_path, cli):
     code, _, err = cli("evaluate-detector", "face-forgery-dfdc", "--data", "dfdc-faces", "--limit", "200",
                          "--n-boot", "100", "--out", tmp_path / "ev", "--device", "cpu")

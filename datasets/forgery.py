@@ -152,15 +152,16 @@ class FaceCropFormat(Format):
         return bool(header) and all(pick_column(header, c) for c in (CROP_FILE_COLUMNS, ("label",), GROUP_COLUMNS))
 
     def table(self, path: Path, test_fraction: float | None = None) -> dict[str, Any]:
-        """Every row of ``labels.csv``: paths, labels (0 real / 1 fake), methods, groups, splits."""
+        """Every row of ``labels.csv``: paths, labels (0 real / 1 fake), methods, groups, splits and the
+        source video of each crop ("" where the set names none)."""
         csv_path = path / "labels.csv"
         header, rows = read_csv_rows(csv_path)
         fcol, lcol = pick_column(header, CROP_FILE_COLUMNS), pick_column(header, ("label",))
         gcol, mcol = pick_column(header, GROUP_COLUMNS), pick_column(header, ("method",))
-        scol = pick_column(header, ("split",))
+        scol, vcol = pick_column(header, ("split",)), pick_column(header, ("video",))
         if not (fcol and lcol and gcol):
             raise DataError(f"{csv_path}: needs a file, a label and a group column")
-        paths, labels, methods, groups, official = [], [], [], [], []
+        paths, labels, methods, groups, official, videos = [], [], [], [], [], []
         for i, r in enumerate(rows):
             f = (r.get(fcol) or "").strip()
             if not f:
@@ -182,6 +183,7 @@ class FaceCropFormat(Format):
             # An approximate id block may straddle the source's own split: keep its two sides apart.
             groups.append(f"{s}-{g}" if s and gcol == "approx_video_id" else g)
             methods.append((r.get(mcol) or "").strip() or ("original" if labels[-1] == 0 else "unknown"))
+            videos.append((r.get(vcol) or "").strip() if vcol else "")
             paths.append(path / f)
         missing = [p for p in paths if not p.is_file()]
         if missing:
@@ -189,7 +191,7 @@ class FaceCropFormat(Format):
         if not paths:
             raise DataError(f"{csv_path} lists no images")
         return {"paths": paths, "labels": np.array(labels, dtype=np.int64), "methods": np.array(methods),
-                "groups": np.array(groups),
+                "groups": np.array(groups), "videos": np.array(videos),
                 "splits": group_split(groups, official, test_fraction=test_fraction or TEST_FRACTION)}
 
     def load(self, path: Path | None, *, name: str | None = None, split: str = "train",
@@ -208,7 +210,7 @@ class FaceCropFormat(Format):
         listing = Listing(paths=[t["paths"][i] for i in idx], labels=t["labels"][idx], classes=["real", "fake"])
         ds = build_image_set(listing, name=name or self.name, format=self.name, root=path, split=split,
                              image_size=image_size, channels=channels)
-        ds.groups, ds.methods = t["groups"][idx], t["methods"][idx]
+        ds.groups, ds.methods, ds.videos = t["groups"][idx], t["methods"][idx], t["videos"][idx]
         return ds
 
     def counts(self, path: Path | None) -> dict[str, int]:

@@ -62,10 +62,10 @@ def load_detector(name: str, checkpoint: str | os.PathLike | None = None, device
         raise CheckpointError(f"no trained {name!r} detector found and none is pretrained; make one with: "
                               f"{train_hint(name)}")
     if path.is_dir():
-        found = sorted(path.rglob("*" + TENSOR_SUFFIX), key=lambda p: p.stat().st_mtime)
-        if not found:
+        found = store.newest_checkpoint_under(path)
+        if found is None:
             raise CheckpointError(f"{path} holds no detector checkpoint")
-        path = found[-1]
+        path = found
     return cls.load(path, device=device)
 
 

@@ -221,12 +221,9 @@ class VideoAnalysis:
         return annotate_frame(f.image, boxes, lines)
 
     def _plot(self) -> Path:
-        import matplotlib
+        from mediatk.core.plotting import pyplot, save_png
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from mediatk.core.fileio import atomic_path
-
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(10, 3.2))
         series: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for e in self.timeline:
@@ -247,11 +244,7 @@ class VideoAnalysis:
         ax.set_title(self.path.name)
         ax.legend(loc="lower left", fontsize=7, ncol=3)
         fig.tight_layout()
-        target = self.out_dir / f"{self.path.stem}.timeline.png"
-        with atomic_path(target) as tmp:
-            fig.savefig(tmp, dpi=100)
-        plt.close(fig)
-        return target
+        return save_png(fig, self.out_dir / f"{self.path.stem}.timeline.png", dpi=100, tight=False)
 
     def _result(self, reader, info, fps: float, seconds: float, found: dict[str, Any],
                 outputs: dict[str, str]) -> dict[str, Any]:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from mediatk.core.metrics import (
+    average_precision,
     binomial_ci,
     bootstrap_ci,
+    bootstrap_cis,
     detection_metrics,
     eer,
     fmt_ci,
     fooling_rate,
+    rank_auc,
     threshold_at_fpr,
     tpr_at_fpr,
 )
@@ -164,6 +167,31 @@ def test_bootstrap_interval_resamples_groups():
     lo_g, hi_g = bootstrap_ci(stat, yd, sd, groups=gd, n_boot=300)
     assert hi_f - lo_f < 0.6 * width
     assert 0.75 * width < hi_g - lo_g < 1.33 * width
+
+
+def reference_group_bootstrap(stat, y, s, groups, n_boot, seed):
+    """The percentile group bootstrap written out plainly: draw groups, skip one-class draws, 2.5/97.5 %."""
+    rng = np.random.default_rng(seed)
+    keys = np.unique(groups)
+    rows = {k: np.flatnonzero(groups == k) for k in keys}
+    values = []
+    while len(values) < n_boot:
+        idx = np.concatenate([rows[keys[p]] for p in rng.integers(0, len(keys), size=len(keys))])
+        if y[idx].min() != y[idx].max():
+            values.append(stat(y[idx], s[idx]))
+    return tuple(np.quantile(values, [0.025, 0.975]))
+
+
+def test_several_statistics_share_one_set_of_resamples():
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(40), 3)                 # 40 videos of 3 frames, one label per video
+    y = (g % 2).astype(int)
+    s = rng.normal(0, 1, len(y)) + 0.8 * y
+    stats = {"auc": rank_auc, "ap": average_precision, "eer": eer}
+    together = bootstrap_cis(stats, y, s, groups=g, n_boot=200, seed=7)
+    for name, fn in stats.items():
+        assert together[name] == bootstrap_ci(fn, y, s, groups=g, n_boot=200, seed=7)
+        assert together[name] == pytest.approx(reference_group_bootstrap(fn, y, s, g, 200, 7), abs=1e-12)
 
 
 def test_detection_metrics_intervals_and_format():

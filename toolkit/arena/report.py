@@ -6,31 +6,15 @@ it at any time.  Plots use matplotlib's Agg backend (no display needed).
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 from pathlib import Path
 from typing import Any
 
 from mediatk.core.errors import ConfigError
-from mediatk.core.fileio import atomic_path, write_text
+from mediatk.core.fileio import write_text
 from mediatk.core.metrics import fmt_ci
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    _plt().close(fig)
-    return path
+from mediatk.core.plotting import img_tag, pyplot, save_png
 
 
 def _auc_axis(ax) -> None:
@@ -51,7 +35,7 @@ def plot_auc_rounds(res: dict[str, Any], path: Path) -> Path | None:
     r0, r0stats = r0row.get("auc", {}), r0row.get("stats", {})
     if not r0:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for d, per_g in r0.items():
         for g, a0 in per_g.items():
@@ -72,14 +56,14 @@ def plot_auc_rounds(res: dict[str, Any], path: Path) -> Path | None:
     _auc_axis(ax)
     ax.set_title("Detection AUC across the arms race (below 0.5: inverted ranking)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_roc(res: dict[str, Any], path: Path) -> Path | None:
     roc = res.get("roc") or {}
     if not roc:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(roc), figsize=(4 * len(roc), 3.8), squeeze=False)
     for ax, (d, per_round) in zip(axes[0], roc.items()):
         for t, pts in sorted(per_round.items(), key=lambda kv: int(kv[0])):
@@ -89,14 +73,14 @@ def plot_roc(res: dict[str, Any], path: Path) -> Path | None:
         ax.set_xlabel("false positive rate")
         ax.set_ylabel("true positive rate")
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
     cross = res.get("cross") or {}
     if not cross:
         return None
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(cross), figsize=(3.8 * len(cross), 3.4), squeeze=False)
     for ax, (d, m) in zip(axes[0], cross.items()):
         im = ax.imshow(m["auc"], vmin=0.0, vmax=1.0, cmap="viridis")
@@ -109,14 +93,14 @@ def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
                 ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.8 else "k", fontsize=9)
         ax.set_title(f"cross-generator AUC: {d}")
         fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
     rob = res.get("robustness") or {}
     if not rob:
         return None
-    plt = _plt()
+    plt = pyplot()
     kinds = ["jpeg", "blur", "downscale"]
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     labels = {"jpeg": "JPEG quality (100 = none)", "blur": "Gaussian blur σ (px)", "downscale": "downscale factor"}
@@ -133,13 +117,7 @@ def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
         _auc_axis(ax)
         ax.legend(fontsize=8)
     fig.suptitle("Robustness of the round-0 detectors")
-    return _save(fig, path)
-
-
-def _img_tag(path: Path, alt: str, width: int | None = None) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    w = f' width="{width}"' if width else ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"{w}>'
+    return save_png(fig, path)
 
 
 def _f(v: Any, nd: int = 3) -> str:
@@ -325,7 +303,7 @@ def write_report(out: str | Path) -> Path:
             p = out / "samples" / f"{g}_r{t}.png"
             if p.is_file():
                 label = "round 0 (before evasion)" if t == 0 else f"round {t} (after evasion)"
-                cells.append(f"<figure>{_img_tag(p, f'{g} {label}', 220)}<figcaption>{html.escape(g)}: "
+                cells.append(f"<figure>{img_tag(p, f'{g} {label}', 220)}<figcaption>{html.escape(g)}: "
                              f"{label}</figcaption></figure>")
         if cells:
             grids.append(f'<div class="grids">{"".join(cells)}</div>')
@@ -359,7 +337,7 @@ are retrained on the new fakes; forgetting: the retrained detectors on the earli
 <h2>Quality of each generator per round (the price of evasion)</h2>
 <table><tr><th>generator_round</th><th>FID</th><th>KID</th><th>n_fake</th></tr>{qrows}</table>
 <p>{html.escape(' · '.join(proto.get('quality_features', [])))}</p>
-{''.join(f'<h2>{html.escape(t)}</h2>{_img_tag(p, t)}' for t, p in made if p is not None)}
+{''.join(f'<h2>{html.escape(t)}</h2>{img_tag(p, t)}' for t, p in made if p is not None)}
 <h2>Samples per generator per round</h2>
 {''.join(grids)}
 <h2>Protocol</h2>

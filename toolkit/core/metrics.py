@@ -12,8 +12,8 @@ stretches and tied scores do not move it:
 * ``threshold_at_fpr`` / ``fooling_rate``: a threshold set on real images alone, and the share of fakes that
   pass a threshold; the arena reports both beside every AUC.
 
-Intervals: :func:`bootstrap_ci` (percentile bootstrap, resampling whole groups such as videos when given) and
-:func:`binomial_ci` (Wilson score interval for a proportion).
+Intervals: :func:`bootstrap_ci` (percentile bootstrap, resampling whole groups such as videos when given; several
+statistics over the same resamples with :func:`bootstrap_cis`) and :func:`binomial_ci` (Wilson score interval for a proportion).
 """
 
 from __future__ import annotations
@@ -101,6 +101,16 @@ def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], float], y_true: Any, s
     With ``groups`` (one key per example: a video, an identity) whole groups are resampled, so frames of one
     video never count as independent evidence.  Resamples that lack one of the two classes are redrawn.
     """
+    return bootstrap_cis({"stat": stat}, y_true, scores, groups=groups, n_boot=n_boot, seed=seed,
+                         level=level)["stat"]
+
+
+def bootstrap_cis(stats: dict[str, Callable[[np.ndarray, np.ndarray], float]], y_true: Any, scores: Any,
+                  groups: Sequence[Any] | np.ndarray | None = None, n_boot: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> dict[str, tuple[float, float]]:
+    """:func:`bootstrap_ci` of several statistics over one set of resamples: each interval is the one
+    ``bootstrap_ci`` gives for that statistic alone with the same ``seed`` (the draws do not depend on the
+    statistic), at the cost of drawing them once."""
     y, s = _labels_scores(y_true, scores)
     rng = np.random.default_rng(seed)
     if groups is None:
@@ -115,9 +125,9 @@ def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], float], y_true: Any, s
     sizes = np.array([len(m) for m in members])
     flat = np.concatenate(members)
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
-    values: list[float] = []
-    attempts = 0
-    while len(values) < n_boot:
+    values: dict[str, list[float]] = {name: [] for name in stats}
+    kept = attempts = 0
+    while kept < n_boot:
         attempts += 1
         if attempts > 20 * n_boot:
             raise ValueError("bootstrap resamples keep missing one class; too few groups of one class")
@@ -126,11 +136,17 @@ def bootstrap_ci(stat: Callable[[np.ndarray, np.ndarray], float], y_true: Any, s
         yb = y[idx]
         if yb.min() == yb.max():
             continue
-        values.append(float(stat(yb, s[idx])))
+        kept += 1
+        sb = s[idx]
+        for name, stat in stats.items():
+            values[name].append(float(stat(yb, sb)))
     alpha = (1.0 - level) / 2
-    lo, hi = np.quantile(values, [alpha, 1.0 - alpha])
-    # interpolation between equal values can step a rounding error outside them (1.0000000000000002)
-    return float(np.clip(lo, min(values), max(values))), float(np.clip(hi, min(values), max(values)))
+    out: dict[str, tuple[float, float]] = {}
+    for name, v in values.items():
+        lo, hi = np.quantile(v, [alpha, 1.0 - alpha])
+        # interpolation between equal values can step a rounding error outside them (1.0000000000000002)
+        out[name] = float(np.clip(lo, min(v), max(v))), float(np.clip(hi, min(v), max(v)))
+    return out
 
 
 def binomial_ci(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -160,7 +176,7 @@ def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
 
 
 
-def _ap(y: np.ndarray, s: np.ndarray) -> float:
+def average_precision(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
     return float(average_precision_score(y, s))
@@ -177,14 +193,14 @@ def detection_metrics(y_true: Any, scores: Any, threshold: float = 0.5, interval
     y, s = _labels_scores(y_true, scores)
     out: dict[str, Any] = {"n_real": int((y == 0).sum()), "n_fake": int((y == 1).sum())}
     out["auc"] = rank_auc(y, s)
-    out["ap"] = _ap(y, s)
+    out["ap"] = average_precision(y, s)
     out["eer"] = eer(y, s)
     out["acc"] = float(((s >= threshold).astype(int) == y).mean())
     out["threshold"] = float(threshold)
     out["tpr_at_1pct_fpr"] = tpr_at_fpr(y, s, 0.01)
     if intervals:
-        out["auc_ci"] = list(bootstrap_ci(rank_auc, y, s, groups=groups, n_boot=n_boot, seed=seed))
-        out["ap_ci"] = list(bootstrap_ci(_ap, y, s, groups=groups, n_boot=n_boot, seed=seed))
+        cis = bootstrap_cis({"auc": rank_auc, "ap": average_precision}, y, s, groups=groups, n_boot=n_boot, seed=seed)
+        out["auc_ci"], out["ap_ci"] = list(cis["auc"]), list(cis["ap"])
         out["ci_level"] = 0.95
         out["n_boot"] = int(n_boot)
     return out

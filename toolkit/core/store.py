@@ -233,6 +233,15 @@ def latest_checkpoint(folder: str | os.PathLike) -> Path | None:
     return steps[-1] if steps else None
 
 
+def newest_checkpoint_under(path: Path) -> Path | None:
+    """A checkpoint a user named by ``--checkpoint``: the file itself, or the newest checkpoint anywhere under
+    a folder (``detectors/face-forgery/`` holds one ``<time>/`` folder per training); None when there is none."""
+    path = Path(path)
+    if not path.is_dir():
+        return path if path.is_file() else None
+    return max(path.rglob("*" + TENSOR_SUFFIX), key=lambda p: p.stat().st_mtime, default=None)
+
+
 def checkpoint_in(path: Path) -> Path | None:
     """The checkpoint an entry's path stands for: the file itself, a run folder's latest checkpoint, or the
     newest checkpoint directly inside a folder (a detector saved to ``detectors/<name>/<time>/``)."""

@@ -128,8 +128,7 @@ def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed
     """The ``split`` of face-crop set ``spec`` (a video layout is cut into crops first, see
     :func:`crops_of_videos`); DataError for sets without real/fake labels and groups."""
     from mediatk.datasets import load_images, resolve
-    from mediatk.datasets.base import FORMATS, pick_column, read_csv_rows
-    from mediatk.datasets.forgery import CROP_FILE_COLUMNS
+    from mediatk.datasets.base import FORMATS
 
     fmt, path = resolve(spec)
     if getattr(FORMATS.get(fmt), "kind", "images") == "videos" and path is not None:
@@ -147,13 +146,11 @@ def load_crop_set(spec: str, split: str = "test", limit: int | None = None, seed
     if len(ds) == 0 or labels.min() == labels.max():
         what = "no crops" if len(ds) == 0 else f"only {'fake' if labels[0] else 'real'} crops"
         raise DataError(f"the {split} split of {spec} holds {what}; evaluation needs real and fake crops")
-    header, rows = read_csv_rows(path / "labels.csv")
-    fcol, vcol = pick_column(header, CROP_FILE_COLUMNS), pick_column(header, ("video",))
-    by_file = {path / r[fcol]: r[vcol] for r in rows if r.get(fcol) and r.get(vcol)} if vcol else {}
     # a crop whose row names no video joins the crops that share its group, label and method
-    keys = [f"video:{by_file[p]}" if p in by_file else f"{g}|{y}|{m}"
-            for p, g, y, m in zip(ds.paths, ds.groups, labels, ds.methods, strict=True)]
-    unit = ("a video (labels.csv's video column)" if by_file else
+    named = np.char.str_len(np.asarray(ds.videos, dtype=str)) > 0
+    keys = [f"video:{v}" if n else f"{g}|{y}|{m}"
+            for v, n, g, y, m in zip(ds.videos, named, ds.groups, labels, ds.methods, strict=True)]
+    unit = ("a video (labels.csv's video column)" if named.any() else
             "the crops sharing group, label and method (the set names no videos)")
     video = np.unique(np.asarray(keys), return_inverse=True)[1]
     cs = CropSet(str(spec), path, ds, labels, np.asarray(ds.groups, dtype=str), np.asarray(ds.methods, dtype=str),
@@ -177,9 +174,10 @@ def detector_id(det: Any) -> str:
 
 def parse_detectors(specs: Sequence[str], checkpoints: Sequence[str], device: str = "cpu") -> dict[str, Any]:
     """Loaded detectors by id from ``NAME`` / ``NAME=CHECKPOINT`` specs and bare checkpoint paths."""
-    from mediatk.core.checkpoint import TENSOR_SUFFIX, read_meta
+    from mediatk.core.checkpoint import read_meta
     from mediatk.core.errors import CheckpointError
     from mediatk.core.registry import DETECTORS
+    from mediatk.core.store import newest_checkpoint_under
     from mediatk.detectors.api import load_detector
 
     wanted: list[tuple[str, str | None]] = []
@@ -187,10 +185,8 @@ def parse_detectors(specs: Sequence[str], checkpoints: Sequence[str], device: st
         name, _, ck = spec.partition("=")
         wanted.append((name.strip().lower(), ck.strip() or None))
     for ck in checkpoints:
-        p = Path(ck)
-        if p.is_dir():
-            p = max(p.rglob("*" + TENSOR_SUFFIX), key=lambda f: f.stat().st_mtime, default=p)
-        if not p.is_file():
+        p = newest_checkpoint_under(Path(ck))
+        if p is None:
             raise CheckpointError(f"--checkpoint {ck}: no detector checkpoint there")
         meta = read_meta(p)
         if meta.get("kind") != "detector":
@@ -220,10 +216,6 @@ def conditions(opts: EvalOptions) -> list[tuple[str, float | None]]:
     return out
 
 
-def cond_key(kind: str, level: float | None) -> str:
-    return "clean" if level is None else f"{kind}:{level:g}"
-
-
 def _perturbed(x: torch.Tensor, kind: str, level: float | None, clips: list[slice]) -> torch.Tensor:
     from mediatk.media import perturb
 
@@ -235,8 +227,9 @@ def _perturbed(x: torch.Tensor, kind: str, level: float | None, clips: list[slic
 
 
 def score_crops(dets: dict[str, Any], cs: CropSet, conds: list[tuple[str, float | None]],
-                log: Callable[[str], None] = print) -> dict[str, dict[str, np.ndarray]]:
-    """P(synthetic) per crop for every detector and condition: ``{det_id: {cond_key: scores}}``.
+                log: Callable[[str], None] = print) -> dict[str, dict[tuple[str, float | None], np.ndarray]]:
+    """P(synthetic) per crop for every detector and condition: ``{det_id: {(kind, level): scores}}``, the
+    clean crops under ``("clean", None)``.
 
     Crops are decoded once, whole videos at a time (so an H.264 clip is one video), and each perturbation is
     applied once for all detectors.
@@ -244,7 +237,7 @@ def score_crops(dets: dict[str, Any], cs: CropSet, conds: list[tuple[str, float 
     order = np.argsort(cs.video, kind="stable")
     bounds = np.flatnonzero(np.diff(cs.video[order])) + 1
     videos = np.split(order, bounds)
-    out = {d: {cond_key(*c): np.zeros(len(cs.labels)) for c in conds} for d in dets}
+    out = {d: {c: np.zeros(len(cs.labels)) for c in conds} for d in dets}
     chunk: list[np.ndarray] = []
     done, t0 = 0, time.perf_counter()
 
@@ -256,7 +249,7 @@ def score_crops(dets: dict[str, Any], cs: CropSet, conds: list[tuple[str, float 
         for kind, level in conds:
             xp = _perturbed(x, kind, level, clips)
             for d, det in dets.items():
-                out[d][cond_key(kind, level)][idx] = det.predict_proba(xp)
+                out[d][kind, level][idx] = det.predict_proba(xp)
         chunk.clear()
 
     for v in videos:
@@ -285,16 +278,24 @@ def _log_loss(y: np.ndarray, s: np.ndarray) -> float:
 
 def figures(y: np.ndarray, s: np.ndarray, groups: np.ndarray, threshold: float, n_boot: int,
             seed: int) -> dict[str, Any]:
-    """AUC, AP, EER, TPR@1%FPR, accuracy and log loss at ``threshold``, each with a group-bootstrap 95 % CI."""
-    from mediatk.core.metrics import bootstrap_ci, detection_metrics, eer, tpr_at_fpr
+    """AUC, AP, EER, TPR@1%FPR, accuracy and log loss at ``threshold``, each with a group-bootstrap 95 % CI
+    (all six over the same resamples)."""
+    from mediatk.core.metrics import (
+        average_precision,
+        bootstrap_cis,
+        detection_metrics,
+        eer,
+        rank_auc,
+        tpr_at_fpr,
+    )
 
-    m = detection_metrics(y, s, threshold=threshold, intervals=True, groups=groups, n_boot=n_boot, seed=seed)
+    m = detection_metrics(y, s, threshold=threshold)
     m["log_loss"] = _log_loss(y, s)
-    stats = {"eer": eer, "tpr_at_1pct_fpr": lambda a, b: tpr_at_fpr(a, b, 0.01),
+    stats = {"auc": rank_auc, "ap": average_precision, "eer": eer, "tpr_at_1pct_fpr": lambda a, b: tpr_at_fpr(a, b, 0.01),
              "acc": lambda a, b: float(((b >= threshold) == (a == 1)).mean()), "log_loss": _log_loss}
-    for key, fn in stats.items():
-        m[f"{key}_ci"] = list(bootstrap_ci(fn, y, s, groups=groups, n_boot=n_boot, seed=seed))
-    m["n_groups"] = len(np.unique(groups))
+    for key, ci in bootstrap_cis(stats, y, s, groups=groups, n_boot=n_boot, seed=seed).items():
+        m[f"{key}_ci"] = list(ci)
+    m.update(ci_level=0.95, n_boot=int(n_boot), n_groups=len(np.unique(groups)))
     return m
 
 
@@ -314,10 +315,11 @@ def _auc_ci(y: np.ndarray, s: np.ndarray, groups: np.ndarray, n_boot: int, seed:
                                                                seed=seed))}
 
 
-def evaluate_pair(det: Any, cs: CropSet, scores: dict[str, np.ndarray], opts: EvalOptions) -> dict[str, Any]:
+def evaluate_pair(det: Any, cs: CropSet, scores: dict[tuple[str, float | None], np.ndarray],
+                  opts: EvalOptions) -> dict[str, Any]:
     """Every figure of one detector on one crop set (see the module docstring)."""
     t = float(getattr(det, "threshold", 0.5))
-    y, g, s = cs.labels, cs.groups, scores["clean"]
+    y, g, s = cs.labels, cs.groups, scores["clean", None]
     vy, vg, vm = cs.video_labels(), cs.video_groups(), cs.video_methods()
     vs = video_scores(cs, s)
     fig = {"threshold": t, "frame": figures(y, s, g, t, opts.n_boot, opts.seed),
@@ -328,10 +330,9 @@ def evaluate_pair(det: Any, cs: CropSet, scores: dict[str, np.ndarray], opts: Ev
         fig["methods"].append({"method": m, "frame": figures(y[keep], s[keep], g[keep], t, opts.n_boot, opts.seed),
                                "video": figures(vy[vkeep], vs[vkeep], vg[vkeep], t, opts.n_boot, opts.seed)})
     rob: dict[str, list[dict[str, Any]]] = {}
-    for key, sc in scores.items():
-        if key == "clean":
+    for (kind, level), sc in scores.items():
+        if level is None:
             continue
-        kind, level = key.split(":")
         row = {"level": float(level), **_auc_ci(y, sc, g, opts.n_boot, opts.seed),
                "acc": float(((sc >= t) == (y == 1)).mean())}
         v = _auc_ci(vy, video_scores(cs, sc), vg, opts.n_boot, opts.seed)

@@ -7,7 +7,6 @@ and the robustness curves.  matplotlib runs on its Agg backend (no display neede
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -15,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mediatk.core.errors import ConfigError
-from mediatk.core.fileio import atomic_path, write_text
+from mediatk.core.fileio import write_text
 from mediatk.core.metrics import fmt_ci
+from mediatk.core.plotting import img_tag, pyplot, save_png
 
 KIND_AXIS = {"jpeg": "JPEG quality", "blur": "Gaussian blur σ (px)", "downscale": "downscale factor",
              "h264": "H.264 CRF"}
@@ -32,36 +32,13 @@ GUIDE = (
     "as independent evidence. Video level scores a video by the mean of its crops' scores.")
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _png(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` atomically and close it."""
-    plt = _pyplot()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "set"
 
 
-def _inline(path: Path, alt: str) -> str:
-    b64 = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
-
-
 def plot_roc(res: dict[str, Any], dataset: str, path: Path) -> Path:
     """Frame- and video-level ROC of every detector on one test set."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     rows = [r for r in res["results"] if r["dataset"] == dataset]
     for ax, level in zip(axes, ("frame", "video")):
@@ -73,7 +50,7 @@ def plot_roc(res: dict[str, Any], dataset: str, path: Path) -> Path:
         ax.set_xlabel("false positive rate (real flagged)")
         ax.set_ylabel("true positive rate (fakes flagged)")
         ax.legend(fontsize=8, loc="lower right")
-    return _png(fig, path)
+    return save_png(fig, path)
 
 
 def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
@@ -81,7 +58,7 @@ def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
     runs = [r for r in res["results"] if r.get("robustness")]
     if not runs:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     kinds = [k for k in KIND_AXIS if any(k in r["robustness"] for r in runs)]
     fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.6), squeeze=False, sharey=True,
                              layout="constrained")
@@ -102,7 +79,7 @@ def plot_robustness(res: dict[str, Any], path: Path) -> Path | None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=8)
     fig.suptitle("Robustness: AUC of the perturbed crops (dotted: clean AUC; dashed: chance)")
-    return _png(fig, path)
+    return save_png(fig, path)
 
 
 def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
@@ -110,7 +87,7 @@ def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
     cm = res["cross"]
     if len(cm["rows"]) * len(cm["columns"]) < 2:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(cm["columns"]), 1.4 + 0.7 * len(cm["rows"])))
     im = ax.imshow(cm["frame_auc"], vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(cm["columns"])), cm["columns"])
@@ -121,7 +98,7 @@ def plot_cross(res: dict[str, Any], path: Path) -> Path | None:
     ax.set_xlabel("tested on")
     ax.set_title("cross-dataset frame AUC")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _png(fig, path)
+    return save_png(fig, path)
 
 
 def _ci(m: dict[str, Any], key: str) -> str:
@@ -243,14 +220,14 @@ limit {res['limit'] if res['limit'] is not None else 'none'}, wall time {res.get
 <p>{html.escape(GUIDE)}</p>
 <h2>Summary</h2>
 {summary_html(res)}
-{''.join(f'<h2>{html.escape(t)}</h2>{_inline(p, t)}' for t, p in figs)}
+{''.join(f'<h2>{html.escape(t)}</h2>{img_tag(p, t)}' for t, p in figs)}
 <h2>Per manipulation method</h2>
 {methods_html(res)}
 <h2>Cross-dataset matrix (frame AUC; video AUC below)</h2>
 {cross_html(res)}
-{_inline(cross_png, 'Cross-dataset matrix') if cross_png else ''}
+{img_tag(cross_png, 'Cross-dataset matrix') if cross_png else ''}
 <h2>Robustness</h2>
-{_inline(rob_png, 'Robustness curves') if rob_png else ''}
+{img_tag(rob_png, 'Robustness curves') if rob_png else ''}
 {robustness_html(res)}
 </body></html>
 """

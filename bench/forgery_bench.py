@@ -90,6 +90,15 @@ def train(args) -> tuple[object, Path]:
     return det, det.save(Path(args.out) / "face-forgery.safetensors")
 
 
+def recalibrate(det, args) -> None:
+    """``--mirror`` on a trained checkpoint: the temperature refitted on the same val crops ``train`` used."""
+    va = [cache(n, "val", det.image_size) for n in det.info.get("train_sets", args.train)]
+    x, y = (torch.from_numpy(np.concatenate([v[k] for v in va])) for k in ("x", "y"))
+    det.cfg.mirror = args.mirror == "on"
+    t = det.calibrate(x[y == 0], x[y == 1])
+    print(f"mirror {args.mirror}: temperature {t:.4f} ({det.info['calibration']})", flush=True)
+
+
 def scores(det, x: np.ndarray) -> np.ndarray:
     return det.predict_proba(torch.from_numpy(x).float().div_(127.5).sub_(1.0))
 
@@ -163,7 +172,10 @@ def write_md(path: Path, rep: dict) -> None:
              f"(counts {info.get('counts')}), seed {info.get('seed')}, training wall time "
              f"{info.get('wall_seconds', info.get('train_seconds'))} s, best val step {info.get('best_step')}.  "),
              (f"Calibration on val: temperature {cal.get('temperature')}, val log loss "
-             f"{cal.get('val_log_loss_before')} → {cal.get('val_log_loss_after')}."), "",
+             f"{cal.get('val_log_loss_before')} → {cal.get('val_log_loss_after')}; mirror averaging "
+             f"{'on' if rep.get('mirror') else 'off'}"
+             + (f" (recalibrated from `{rep['recalibrated']['from']}`, trained before the option existed)."
+                if rep.get("recalibrated") else ".")), "",
              ("AUC and AP with 95 % bootstrap intervals, 1000 resamples of what the last column names: DFDC real "
              "videos; c40 videos (video rows: one example per video; crop rows: crops grouped by video); images "
              "for ffpp-crops, whose test split has only 3 video-id blocks, so its intervals are too narrow. "
@@ -226,6 +238,10 @@ def main() -> None:
     ap.add_argument("--train", default="dfdc-faces", help="comma-separated face-crop sets to train on")
     ap.add_argument("--checkpoint", help="evaluate this trained face-forgery checkpoint instead of training")
     ap.add_argument("--out", default="runs/forgery", help="where the trained checkpoint goes")
+    ap.add_argument("--mirror", choices=("on", "off"),
+                    help="with --checkpoint: switch mirror averaging and refit the temperature on the train sets' "
+                         "val splits, which is what training with that option gives (the weights do not depend "
+                         "on it); the recalibrated detector is saved to --out")
     ap.add_argument("--c40", default=str(ROOT.parent / "shared" / "data" / "ffpp-c40"),
                     help="FF++ c40 videos ('' to skip)")
     ap.add_argument("--c40-frames", type=int, default=8)
@@ -255,9 +271,13 @@ def main() -> None:
            "load_before": [round(v, 1) for v in os.getloadavg()]}
     if args.checkpoint:
         det, ck = load(args.checkpoint, device=args.device), Path(args.checkpoint)
+        if args.mirror:
+            recalibrate(det, args)
+            ck = det.save(Path(args.out) / "face-forgery.safetensors")
+            rep["recalibrated"] = {"from": args.checkpoint, "mirror": args.mirror}
     else:
         det, ck = train(args)
-    rep.update({"checkpoint": str(ck), "size": det.image_size, "detector": det.info,
+    rep.update({"checkpoint": str(ck), "size": det.image_size, "detector": det.info, "mirror": det.cfg.mirror,
                 "train_command": det.info.get("command", rep["command"])})
     rep["results"] = evaluate(det, args, det.image_size)
     rep["load_after"] = [round(v, 1) for v in os.getloadavg()]

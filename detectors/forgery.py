@@ -18,6 +18,11 @@ What it does, in the order of a training run:
   validation split; never the test split).
 * **Calibration**: one temperature ``T`` (P = sigmoid(logit / T)) fitted on the validation logits by
   minimising their log loss; ``info["calibration"]`` records the validation log loss before and after.
+* **Mirror averaging** (``mirror``, on by default): a crop's logit is the mean of the net's logits for the crop
+  and its left-right mirror image, in calibration and in every score after training.  The selection during
+  training does not use it, so ``mirror`` changes nothing but the temperature and the scores: the same
+  recipe with ``mirror`` off gives the same weights.  On DFDC crops (the 160 px zoo model) it raised
+  validation AUC 0.786 → 0.800 and test AUC 0.807 → 0.814 for twice the inference cost.
 
 Validation data: :meth:`FaceForgeryDetector.set_validation` (``train-detector`` passes a face-crop set's own
 ``val`` split, which is split by group); without it ``fit`` holds out ``val_fraction`` of each class at random.
@@ -61,6 +66,8 @@ class ForgeryConfig:
     aug_prob: float = opt(0.3, "probability of each of colour, shift, JPEG, blur, downscale per image")
     paired: bool = opt(True, "with groups (fit_arrays): each batch holds real/fake pairs of one group (video)")
     eval_every: int = opt(100, "validation (and best-checkpoint selection) every N steps")
+    mirror: bool = opt(True, "score each crop and its mirror image and average the two logits (calibration and "
+                             "scoring; the selection during training looks at the crop alone)")
     val_fraction: float = opt(0.1, "share of each class held out for selection when no validation set is given")
     seed: int = opt(0, "seed for initialisation, batches and augmentation")
 
@@ -262,20 +269,26 @@ class FaceForgeryDetector(Detector):
             self.info["init"] = "scratch"
         t0 = time.perf_counter()
         losses, history = self._train(real, fake, val, log)
-        vx = torch.cat(val)
-        vy = np.r_[np.zeros(len(val[0])), np.ones(len(val[1]))]
-        raw = self.logits(to_float(vx))
-        t = fit_temperature(raw, vy)
-        self.net.temperature.fill_(t)
         self.info.update({
             "backbone": c.backbone, "counts": {"train_real": len(real), "train_fake": len(fake),
                                                "val_real": len(val[0]), "val_fake": len(val[1])},
             "history": history, "best_step": max(history, key=lambda h: h["val_auc"])["step"],
             "final_loss": float(np.mean(losses[-20:])), "train_seconds": round(time.perf_counter() - t0, 1),
-            "calibration": {"temperature": round(t, 4), "val_log_loss_before": round(log_loss(raw, vy), 4),
-                            "val_log_loss_after": round(log_loss(raw, vy, t), 4)},
         })
+        self.calibrate(*val)
         self.fitted = True
+
+    def calibrate(self, real: torch.Tensor, fake: torch.Tensor) -> float:
+        """Fit the temperature on uint8 validation crops (at ``size``) with the current ``mirror`` option, as
+        training ends; ``info["calibration"]`` records it.  Calling it on a trained detector after changing
+        ``mirror`` gives what training with that option would have given (the weights do not depend on it)."""
+        vy = np.r_[np.zeros(len(real)), np.ones(len(fake))]
+        raw = self.logits(to_float(torch.cat([real, fake])))
+        t = fit_temperature(raw, vy)
+        self.net.temperature.fill_(t)
+        self.info["calibration"] = {"temperature": round(t, 4), "val_log_loss_before": round(log_loss(raw, vy), 4),
+                                    "val_log_loss_after": round(log_loss(raw, vy, t), 4)}
+        return t
 
     def _train(self, real, fake, val, log) -> tuple[list[float], list[dict[str, float]]]:
         from mediatk.core.metrics import rank_auc
@@ -311,7 +324,7 @@ class FaceForgeryDetector(Detector):
             sched.step()
             losses.append(float(loss.detach()))
             if step % c.eval_every == 0 or step == c.steps:
-                z = self.logits(to_float(vx))
+                z = self.logits(to_float(vx), mirror=False)
                 h = {"step": step, "train_loss": round(float(np.mean(losses[-c.eval_every:])), 4),
                      "val_auc": round(rank_auc(vy, z), 4), "val_log_loss": round(log_loss(z, vy), 4)}
                 history.append(h)
@@ -325,14 +338,20 @@ class FaceForgeryDetector(Detector):
         return losses, history
 
     @torch.no_grad()
-    def logits(self, x: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-        """Raw logits (before the temperature) of a float batch already at ``size``."""
+    def logits(self, x: torch.Tensor, batch_size: int = 256, mirror: bool | None = None) -> np.ndarray:
+        """Raw logits (before the temperature) of a float batch already at ``size``; with ``mirror`` (default:
+        the option) the mean of the crop's and its mirror image's."""
         self.net.eval()
         dev = self.device
+        mirror = self.cfg.mirror if mirror is None else mirror
         out = []
         for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(dev)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                out.append(self.net(x[i:i + batch_size].to(dev)).float().cpu())
+                z = self.net(xb).float()
+                if mirror:
+                    z = (z + self.net(xb.flip(-1)).float()) / 2
+            out.append(z.cpu())
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def _predict(self, x: torch.Tensor) -> np.ndarray:
@@ -344,7 +363,8 @@ class FaceForgeryDetector(Detector):
         """Differentiable calibrated logit of P(synthetic) (eval mode; gradients flow to ``x``)."""
         self.net.eval()
         x = adapt(x.float(), self.image_size, self.channels).to(self.device)
-        return self.net(x) / self.net.temperature
+        z = (self.net(x) + self.net(x.flip(-1))) / 2 if self.cfg.mirror else self.net(x)
+        return z / self.net.temperature
 
     def _state(self):
         return {"net": self.net}, {}
@@ -352,6 +372,8 @@ class FaceForgeryDetector(Detector):
     def _load_state(self, ckpt) -> None:
         from mediatk.core.checkpoint import load_into
 
+        if "mirror" not in ckpt.config:  # saved before the option existed: calibrated on the crop alone
+            self.cfg.mirror = False
         self.net = ForgeryNet(self.cfg.backbone)
         load_into(self.net, ckpt, "net")
         self.net.to(self.device).eval()

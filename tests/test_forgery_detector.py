@@ -95,6 +95,57 @@ def test_save_load_round_trip(trained, dfdc, tmp_path):
         np.testing.assert_allclose(torch.sigmoid(back.torch_logit(x).double()).numpy(), p, atol=1e-5)
 
 
+def test_mirror_averaging_changes_the_temperature_and_the_scores_not_the_weights(dfdc):
+    """Selection during training looks at crops alone, so ``--mirror false`` trains the same net: only the
+    temperature (fitted on mirror-averaged val logits) and the scores differ."""
+    from mediatk.detectors.forgery import to_float
+
+    tiny = ["--size", "32", "--steps", "40", "--batch-size", "16", "--eval-every", "20", "--warmup", "5"]
+    real, fake = dfdc["train"][:2]
+    vr, vf = (to_uint8(v[:, :, ::2, ::2]) for v in dfdc["val"][:2])
+    dets = {}
+    for mirror in ("true", "false"):
+        det = create("face-forgery", options=[*tiny, "--mirror", mirror])
+        det.fit_arrays(to_uint8(real[:200, :, ::2, ::2]), to_uint8(fake[:200, :, ::2, ::2]), val=(vr, vf))
+        dets[mirror] = det
+    on, off = dets["true"], dets["false"]
+    assert on.cfg.mirror and not off.cfg.mirror
+    for k, v in on.net.state_dict().items():
+        if k != "temperature":
+            assert torch.equal(v, off.net.state_dict()[k]), k
+    assert on.info["history"] == off.info["history"]
+    vx, vy = to_float(torch.cat([vr, vf])), np.r_[np.zeros(len(vr)), np.ones(len(vf))]
+    both = (off.logits(vx, mirror=False) + off.logits(vx.flip(-1), mirror=False)) / 2
+    np.testing.assert_allclose(on.logits(vx), both, atol=1e-6)
+    assert float(on.net.temperature) == pytest.approx(fit_temperature(both, vy), rel=1e-6)
+    off.cfg.mirror = True  # a detector trained without it, recalibrated with it, is the one trained with it
+    off.calibrate(vr, vf)
+    assert float(off.net.temperature) == float(on.net.temperature)
+    assert off.info["calibration"] == on.info["calibration"]
+
+
+def test_scores_average_the_crop_and_its_mirror_image(trained, dfdc):
+    from mediatk.detectors.base import sigmoid
+
+    x = torch.cat([dfdc["test"][0][:32], dfdc["test"][1][:32]])
+    assert trained.cfg.mirror  # the default
+    plain, flipped = trained.logits(x, mirror=False), trained.logits(x.flip(-1), mirror=False)
+    assert np.abs(plain - flipped).max() > 0.05  # the net is not mirror-symmetric, so averaging matters
+    np.testing.assert_allclose(trained.predict_proba(x), sigmoid((plain + flipped) / 2 / float(trained.net.temperature)),
+                               atol=1e-6)
+
+
+def test_a_checkpoint_from_before_the_mirror_option_scores_crops_alone(trained, tmp_path):
+    import json
+
+    saved = trained.save(tmp_path / "old")
+    sidecar = saved.with_suffix(".json")
+    meta = json.loads(sidecar.read_text())
+    del meta["config"]["mirror"]
+    sidecar.write_text(json.dumps(meta))
+    assert trained.cfg.mirror and load(saved).cfg.mirror is False
+
+
 def test_imagenet_weights_from_a_safetensors_file(tmp_path, dfdc):
     import torchvision
     from safetensors.torch import save_file

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import platform
@@ -75,27 +76,34 @@ def train(args) -> tuple[object, Path]:
     det = create("face-forgery", device=args.device, options=args.options)
     det.face_crops = True
     size = det.image_size
-    parts = {s: [cache(n, s, size) for n in args.train] for s in ("train", "val")}
-    tr = {k: np.concatenate([p[k] for p in parts["train"]]) for k in ("x", "y", "groups")}
-    va = {k: np.concatenate([p[k] for p in parts["val"]]) for k in ("x", "y")}
-    x, y, vx, vy = map(torch.from_numpy, (tr["x"], tr["y"], va["x"], va["y"]))
-    print(f"train {len(x)} ({int((y == 0).sum())} real), val {len(vx)} ({int((vy == 0).sum())} real), "
+    parts = [cache(n, "train", size) for n in args.train]
+    tr = {k: np.concatenate([p[k] for p in parts]) for k in ("x", "y", "groups")}
+    x, y = torch.from_numpy(tr["x"]), torch.from_numpy(tr["y"])
+    val = val_crops(args.train, size)
+    print(f"train {len(x)} ({int((y == 0).sum())} real), val {len(val[0]) + len(val[1])} ({len(val[0])} real), "
           f"{size} px, {det.cfg.steps} steps", flush=True)
     t0 = time.perf_counter()
     g = tr["groups"]
-    det.fit_arrays(x[y == 0], x[y == 1], val=(vx[vy == 0], vx[vy == 1]), log=lambda m: print(m, flush=True),
+    det.fit_arrays(x[y == 0], x[y == 1], val=val, log=lambda m: print(m, flush=True),
                    groups=(g[tr["y"] == 0], g[tr["y"] == 1]))
     det.info.update({"train_sets": args.train, "seed": det.cfg.seed, "wall_seconds": round(time.perf_counter() - t0),
                      "command": shlex.join(["python", "bench/forgery_bench.py", *sys.argv[1:]])})
     return det, det.save(Path(args.out) / "face-forgery.safetensors")
 
 
+def val_crops(names: list[str], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train sets' ``val`` crops (uint8), real and fake: what selects and calibrates a detector."""
+    parts = [cache(n, "val", size) for n in names]
+    x, y = (torch.from_numpy(np.concatenate([p[k] for p in parts])) for k in ("x", "y"))
+    return x[y == 0], x[y == 1]
+
+
 def recalibrate(det, args) -> None:
     """``--mirror`` on a trained checkpoint: the temperature refitted on the same val crops ``train`` used."""
-    va = [cache(n, "val", det.image_size) for n in det.info.get("train_sets", args.train)]
-    x, y = (torch.from_numpy(np.concatenate([v[k] for v in va])) for k in ("x", "y"))
-    det.cfg.mirror = args.mirror == "on"
-    t = det.calibrate(x[y == 0], x[y == 1])
+    from mediatk.core.options import config_from_dict
+
+    det.cfg = config_from_dict(type(det.cfg), {**dataclasses.asdict(det.cfg), "mirror": args.mirror})
+    t = det.calibrate(*val_crops(det.info.get("train_sets", args.train), det.image_size))
     print(f"mirror {args.mirror}: temperature {t:.4f} ({det.info['calibration']})", flush=True)
 
 
@@ -238,10 +246,10 @@ def main() -> None:
     ap.add_argument("--train", default="dfdc-faces", help="comma-separated face-crop sets to train on")
     ap.add_argument("--checkpoint", help="evaluate this trained face-forgery checkpoint instead of training")
     ap.add_argument("--out", default="runs/forgery", help="where the trained checkpoint goes")
-    ap.add_argument("--mirror", choices=("on", "off"),
-                    help="with --checkpoint: switch mirror averaging and refit the temperature on the train sets' "
-                         "val splits, which is what training with that option gives (the weights do not depend "
-                         "on it); the recalibrated detector is saved to --out")
+    ap.add_argument("--mirror", help="the detector's mirror option (on/off). With --checkpoint it switches mirror "
+                                     "averaging and refits the temperature on the train sets' val splits, which is "
+                                     "what training with that value gives (the weights do not depend on it); the "
+                                     "recalibrated detector is saved to --out")
     ap.add_argument("--c40", default=str(ROOT.parent / "shared" / "data" / "ffpp-c40"),
                     help="FF++ c40 videos ('' to skip)")
     ap.add_argument("--c40-frames", type=int, default=8)
@@ -261,6 +269,8 @@ def main() -> None:
         recipe = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
         args.train = recipe.get("train", args.train)
         args.options = [w for k, v in recipe.get("options", {}).items() for w in (f"--{k}", str(v))] + extra
+    if args.mirror is not None and not args.checkpoint:  # an option for the training run, like any other
+        args.options += ["--mirror", args.mirror]
     torch.set_num_threads(args.threads)
     from mediatk.detectors import load
 

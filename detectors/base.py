@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from mediatk.core.checkpoint import Checkpoint, load_checkpoint, read_meta, save_checkpoint
 from mediatk.core.errors import CheckpointError, ConfigError
-from mediatk.core.options import config_from_dict
+from mediatk.core.options import config_from_checkpoint
 from mediatk.core.registry import DETECTORS
 from mediatk.core.runtime import resolve_device
 from mediatk.media import pixels
@@ -305,7 +305,7 @@ class Detector:
             raise CheckpointError(f"checkpoint {path} is not a detector (model {meta.get('model')!r})")
         klass = DETECTORS.get(meta["model"]) if cls is Detector or not cls.name else cls
         ckpt = load_checkpoint(path, expect_model=klass.name)
-        det = klass(config_from_dict(klass.Config, ckpt.config), device=device)
+        det = klass(config_from_checkpoint(klass.Config, ckpt.config), device=device)
         det.image_size = ckpt.meta.get("image_size")
         det.channels = ckpt.meta.get("channels")
         det.face_crops = bool(ckpt.meta.get("face_crops", False))

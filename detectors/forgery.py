@@ -67,7 +67,8 @@ class ForgeryConfig:
     paired: bool = opt(True, "with groups (fit_arrays): each batch holds real/fake pairs of one group (video)")
     eval_every: int = opt(100, "validation (and best-checkpoint selection) every N steps")
     mirror: bool = opt(True, "score each crop and its mirror image and average the two logits (calibration and "
-                             "scoring; the selection during training looks at the crop alone)")
+                             "scoring; the selection during training looks at the crop alone)",
+                       absent=False)  # checkpoints from before the option were calibrated on crops alone
     val_fraction: float = opt(0.1, "share of each class held out for selection when no validation set is given")
     seed: int = opt(0, "seed for initialisation, batches and augmentation")
 
@@ -348,10 +349,7 @@ class FaceForgeryDetector(Detector):
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size].to(dev)
             with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-                z = self.net(xb).float()
-                if mirror:
-                    z = (z + self.net(xb.flip(-1)).float()) / 2
-            out.append(z.cpu())
+                out.append(self._logit(xb, mirror).cpu())
         return torch.cat(out).double().numpy() if out else np.zeros(0)
 
     def _predict(self, x: torch.Tensor) -> np.ndarray:
@@ -363,8 +361,12 @@ class FaceForgeryDetector(Detector):
         """Differentiable calibrated logit of P(synthetic) (eval mode; gradients flow to ``x``)."""
         self.net.eval()
         x = adapt(x.float(), self.image_size, self.channels).to(self.device)
-        z = (self.net(x) + self.net(x.flip(-1))) / 2 if self.cfg.mirror else self.net(x)
-        return z / self.net.temperature
+        return self._logit(x, self.cfg.mirror) / self.net.temperature
+
+    def _logit(self, x: torch.Tensor, mirror: bool) -> torch.Tensor:
+        """The net's logit of ``x``, averaged with its mirror image's when ``mirror``."""
+        z = self.net(x).float()
+        return (z + self.net(x.flip(-1)).float()) / 2 if mirror else z
 
     def _state(self):
         return {"net": self.net}, {}
@@ -372,8 +374,6 @@ class FaceForgeryDetector(Detector):
     def _load_state(self, ckpt) -> None:
         from mediatk.core.checkpoint import load_into
 
-        if "mirror" not in ckpt.config:  # saved before the option existed: calibrated on the crop alone
-            self.cfg.mirror = False
         self.net = ForgeryNet(self.cfg.backbone)
         load_into(self.net, ckpt, "net")
         self.net.to(self.device).eval()

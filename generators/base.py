@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import torch
 from mediatk.core.checkpoint import Checkpoint, load_checkpoint, load_into
 from mediatk.core.errors import ConfigError
-from mediatk.core.options import config_from_dict
+from mediatk.core.options import config_from_checkpoint
 from mediatk.core.registry import GENERATORS
 from torch import nn
 
@@ -188,7 +188,7 @@ def from_checkpoint(path: str | Path | Checkpoint, expect_model: str | None = No
     meta = ckpt.meta
     cls = GENERATORS.get(meta["model"])
     spec = meta.get("spec") or {}
-    cfg = config_from_dict(cls.Config, spec.get("config", {}))
+    cfg = config_from_checkpoint(cls.Config, spec.get("config", {}))
     model = cls(image_shape=tuple(spec["image_shape"]), cfg=cfg, num_classes=spec.get("num_classes", 0),
                 attr_names=tuple(spec.get("attr_names", ())))
     prefix = "ema" if use_ema and any(k.startswith("ema/") for k in ckpt.tensors) else "model"

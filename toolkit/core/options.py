@@ -16,7 +16,10 @@ from mediatk.core.errors import ConfigError
 
 
 def opt(default: Any, help: str = "", **kw: Any) -> Any:
-    """A dataclass field with a help text: ``code_size: int = opt(32, "size of the code")``."""
+    """A dataclass field with a help text: ``code_size: int = opt(32, "size of the code")``.
+
+    ``absent=VALUE`` is what a checkpoint saved before the option existed behaved as, when that differs from
+    the new default (:func:`config_from_checkpoint` applies it)."""
     if isinstance(default, (list, dict, set)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help, **kw})
     return dataclasses.field(default=default, metadata={"help": help, **kw})
@@ -104,13 +107,20 @@ def parse_options(cls: type, words: list[str] | tuple[str, ...], what: str = "mo
 
 
 def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config stored in a checkpoint; unknown keys are an error (a different model version)."""
+    """Build a config from a dict (a recipe's options, a checkpoint's stored config); unknown keys are an error."""
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ConfigError(f"checkpoint config has options this version does not know: {', '.join(unknown)}")
     hints = _hints(cls)
     return cls(**{k: _convert(cls, k, hints[k], v) for k, v in data.items()})
+
+
+def config_from_checkpoint(cls: type, data: dict[str, Any]) -> Any:
+    """:func:`config_from_dict` for a checkpoint's stored config: an option the checkpoint predates takes its
+    ``absent`` value (see :func:`opt`) instead of today's default, so an old file behaves as it did."""
+    old = {f.name: f.metadata["absent"] for f in dataclasses.fields(cls) if "absent" in f.metadata and f.name not in data}
+    return config_from_dict(cls, {**data, **old})
 
 
 def describe_options(cls: type) -> list[tuple[str, str, str]]:
